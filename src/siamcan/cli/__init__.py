@@ -1,0 +1,1 @@
+"""The ``siamcan`` command line."""

@@ -1,0 +1,69 @@
+"""``siamcan`` - one command line for tracking, evaluation, training, benchmarking and export.
+
+Each sub-command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``; modules are imported
+only when their command runs. User errors (SiamcanError) print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import SiamcanError
+
+COMMANDS = {
+    "demo": "Track an object through the built-in clip and score it (no arguments needed).",
+    "track": "Track one object through a video file or an image folder.",
+    "eval": "Run a tracker on every sequence of a benchmark (one-pass or VOT protocol).",
+    "report": "Metrics (and plots) for tracker result files.",
+    "train": "Train a model from a YAML config.",
+    "tune": "Search the tracker hyper-parameters (window influence, penalty k, lr) on a dataset.",
+    "bench": "Measure per-frame tracking speed (fast path vs plain eager path).",
+    "export": "Export a model to ONNX (template branch + per-frame network).",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(prog="siamcan", description="SiamCAN single-object tracker.")
+    parser.add_argument("--version", action="version", version=f"siamcan {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        try:
+            mod = importlib.import_module(f"siamcan.cli.{name}")
+        except ImportError:
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        mod.add_parser(p)
+        p.set_defaults(_module=mod)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="siamcan: %(levelname)s: %(message)s")
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except SiamcanError as e:
+        print(f"siamcan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nsiamcan {args.command}: interrupted; finished outputs were kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

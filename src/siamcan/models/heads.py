@@ -1,0 +1,83 @@
+"""Neck, cross-channel attention, self-spatial attention and correlation heads (SPEC §1)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Neck(nn.Module):
+    """1x1 conv (C -> channels, no bias) + BN; template maps narrower than 20 are center-cropped."""
+
+    def __init__(self, cin: int, cout: int, crop: int = 7):
+        super().__init__()
+        self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.crop = crop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.downsample(x)
+        w = x.shape[-1]
+        if w < 20:
+            lo = (w - self.crop) // 2
+            x = x[:, :, lo:lo + self.crop, lo:lo + self.crop]
+        return x
+
+
+class CrossChannelAttention(nn.Module):
+    """ECA-style channel weights from the template (paper eq. 1-2): GAP -> Conv1d(k) -> sigmoid."""
+
+    def __init__(self, kernel: int = 5):
+        super().__init__()
+        if kernel % 2 != 1:
+            raise ValueError("eca_kernel must be odd")
+        self.conv = nn.Conv1d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Channel weights V of shape (B, C, 1, 1) from a template feature (B, C, H, W)."""
+        y = z.mean(dim=(2, 3)).unsqueeze(1)  # (B, 1, C)
+        v = torch.sigmoid(self.conv(y))  # (B, 1, C)
+        return v.transpose(1, 2).unsqueeze(-1)
+
+
+class SpatialAttention(nn.Module):
+    """CBAM spatial attention (paper eq. 6-7): [mean_c; max_c] -> conv k x k -> sigmoid -> multiply."""
+
+    def __init__(self, kernel: int = 7, bn: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(1) if bn else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.bn(self.conv(a)))
+
+
+def xcorr_depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Depth-wise cross-correlation of search (B, C, H, W) with template kernel (B, C, h, w)."""
+    b, c = kernel.shape[:2]
+    out = F.conv2d(x.reshape(1, b * c, x.shape[2], x.shape[3]),
+                   kernel.reshape(b * c, 1, kernel.shape[2], kernel.shape[3]), groups=b * c)
+    return out.reshape(b, c, out.shape[2], out.shape[3])
+
+
+def _conv_bn_relu(cin: int, cout: int, k: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class DepthwiseXCorrHead(nn.Module):
+    """SiamBAN's DepthwiseXCorr with optional self-spatial attention on the correlation map."""
+
+    def __init__(self, channels: int, out: int, spatial: bool, spatial_kernel: int = 7, spatial_bn: bool = False):
+        super().__init__()
+        self.conv_kernel = _conv_bn_relu(channels, channels, 3)
+        self.conv_search = _conv_bn_relu(channels, channels, 3)
+        self.attention = SpatialAttention(spatial_kernel, spatial_bn) if spatial else nn.Identity()
+        self.head = nn.Sequential(nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels),
+                                  nn.ReLU(inplace=True), nn.Conv2d(channels, out, 1))
+
+    def template(self, z: torch.Tensor) -> torch.Tensor:
+        return self.conv_kernel(z)
+
+    def track(self, kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        feature = xcorr_depthwise(self.conv_search(x), kernel)
+        return self.head(self.attention(feature))

@@ -1,0 +1,91 @@
+"""Box conversions, the template/search crop and the score-map point grid (SPEC §1, §4)."""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def xywh_to_cxcywh(box) -> np.ndarray:
+    """[x, y, w, h] (top-left, 0-based) -> [cx, cy, w, h] with pysot's centre x + (w-1)/2."""
+    x, y, w, h = (float(v) for v in box)
+    return np.array([x + (w - 1) / 2, y + (h - 1) / 2, w, h])
+
+
+def cxcywh_to_xywh(box) -> np.ndarray:
+    """Inverse of :func:`xywh_to_cxcywh`."""
+    cx, cy, w, h = (float(v) for v in box)
+    return np.array([cx - (w - 1) / 2, cy - (h - 1) / 2, w, h])
+
+
+def context_size(w: float, h: float, context_amount: float = 0.5) -> float:
+    """s_z = sqrt((w + c(w+h)) (h + c(w+h))): side of the template context square."""
+    p = context_amount * (w + h)
+    return math.sqrt((w + p) * (h + p))
+
+
+def crop_patch(img: np.ndarray, center, out_size: int, crop_size: int, pad_value) -> np.ndarray:
+    """Square crop of side ``crop_size`` centred at ``center``, padded with ``pad_value``, resized to ``out_size``.
+
+    Same pixels as pysot's ``get_subwindow``: origin floor(c - (sz+1)/2 + 0.5), out-of-image area filled with the
+    per-channel mean (as uint8), bilinear resize. Returns HxWx3 uint8.
+    """
+    sz = int(crop_size)
+    if sz < 1:
+        raise ValueError(f"crop size must be >= 1, got {crop_size}")
+    ih, iw = img.shape[:2]
+    c = (sz + 1) / 2
+    xmin = int(math.floor(center[0] - c + 0.5))
+    ymin = int(math.floor(center[1] - c + 0.5))
+    xmax, ymax = xmin + sz, ymin + sz  # exclusive
+    if xmin >= 0 and ymin >= 0 and xmax <= iw and ymax <= ih:
+        patch = img[ymin:ymax, xmin:xmax]
+    else:
+        patch = np.empty((sz, sz, img.shape[2]), np.uint8)
+        patch[:] = np.asarray(pad_value, dtype=np.float64).astype(np.uint8)
+        x0, y0 = max(xmin, 0), max(ymin, 0)
+        x1, y1 = min(xmax, iw), min(ymax, ih)
+        if x1 > x0 and y1 > y0:
+            patch[y0 - ymin:y1 - ymin, x0 - xmin:x1 - xmin] = img[y0:y1, x0:x1]
+    if sz != out_size:
+        patch = cv2.resize(patch, (out_size, out_size))
+    return np.ascontiguousarray(patch)
+
+
+def score_points(score_size: int = 25, stride: int = 8) -> np.ndarray:
+    """Grid points of the score map relative to the search-crop centre, shape (score_size**2, 2) as (x, y).
+
+    In search-crop pixels the grid is ``255//2 - (size//2)*stride + stride*i`` = 31 + 8i (SPEC §1).
+    """
+    ori = -(score_size // 2) * stride
+    xs = ori + stride * np.arange(score_size, dtype=np.float64)
+    x, y = np.meshgrid(xs, xs)
+    return np.stack([x.ravel(), y.ravel()], axis=1)
+
+
+def crop_points(score_size: int = 25, stride: int = 8, instance_size: int = 255) -> np.ndarray:
+    """Grid points in search-crop pixel coordinates (for labels): shape (2, size, size) as (x, y)."""
+    p = score_points(score_size, stride) + instance_size // 2
+    return p.T.reshape(2, score_size, score_size)
+
+
+def cosine_window(score_size: int = 25) -> np.ndarray:
+    h = np.hanning(score_size)
+    return np.outer(h, h).ravel()
+
+
+def change(r: np.ndarray) -> np.ndarray:
+    return np.maximum(r, 1.0 / r)
+
+
+def size_with_context(w, h):
+    pad = (w + h) * 0.5
+    return np.sqrt((w + pad) * (h + pad))
+
+
+def penalty_map(pred_w: np.ndarray, pred_h: np.ndarray, w: float, h: float, penalty_k: float) -> np.ndarray:
+    """Scale/ratio change penalty (SPEC §4); (w, h) is the current target size in crop pixels."""
+    s_c = change(size_with_context(pred_w, pred_h) / size_with_context(w, h))
+    r_c = change((w / h) / (pred_w / pred_h))
+    return np.exp(-(r_c * s_c - 1) * penalty_k)

@@ -1,0 +1,128 @@
+"""The SiamCAN tracker (SPEC §4): crop, network, cosine window, scale/ratio penalty, size smoothing, clipping."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config import TrackerConfig
+from ..errors import SiamcanError
+from .geometry import (context_size, cosine_window, crop_patch, penalty_map, score_points, xywh_to_cxcywh)
+
+
+def softmax_fg(cls: np.ndarray) -> np.ndarray:
+    """Foreground probability from (2, H, W) logits, flattened."""
+    c = cls.reshape(2, -1).astype(np.float64)
+    m = c.max(axis=0)
+    e = np.exp(c - m)
+    return e[1] / e.sum(axis=0)
+
+
+def check_box(box, frame_shape) -> tuple[float, float, float, float]:
+    """Validate an [x, y, w, h] init box against a frame; raise SiamcanError naming the problem."""
+    try:
+        vals = [float(v) for v in box]
+    except (TypeError, ValueError):
+        raise SiamcanError(f"init box must be 4 numbers x,y,w,h, got {box!r}") from None
+    if len(vals) != 4:
+        raise SiamcanError(f"init box must have 4 values x,y,w,h, got {len(vals)}")
+    x, y, w, h = vals
+    if not all(math.isfinite(v) for v in vals):
+        raise SiamcanError(f"init box has a non-finite value: {vals}")
+    if w <= 0 or h <= 0:
+        raise SiamcanError(f"init box must have positive width and height, got w={w:g}, h={h:g}")
+    ih, iw = frame_shape[:2]
+    if x + w <= 0 or y + h <= 0 or x >= iw or y >= ih:
+        raise SiamcanError(f"init box {x:g},{y:g},{w:g},{h:g} lies outside the {iw}x{ih} frame")
+    return x, y, w, h
+
+
+def check_frame(frame) -> np.ndarray:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        desc = f"{frame.dtype} array of shape {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise SiamcanError(f"frame must be an HxWx3 uint8 BGR image, got {desc}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise SiamcanError(f"frame is too small: {frame.shape[1]}x{frame.shape[0]}")
+    return frame
+
+
+class SiamCANTracker:
+    """Single-object tracker: ``init(frame, box)`` then ``update(frame) -> (box, score)``.
+
+    Boxes are ``[x, y, w, h]`` in pixels (top-left corner, 0-based), frames HxWx3 uint8 BGR.
+    """
+
+    def __init__(self, engine, cfg: TrackerConfig | None = None):
+        self.engine = engine
+        self.cfg = cfg or TrackerConfig()
+        c = self.cfg
+        self.points = score_points(c.score_size, c.stride)
+        self.window = cosine_window(c.score_size)
+        self.state = None
+        self.center = None
+        self.size = None
+
+    # ------------------------------------------------------------------ API
+    def init(self, frame: np.ndarray, box) -> None:
+        frame = check_frame(frame)
+        x, y, w, h = check_box(box, frame.shape)
+        c = self.cfg
+        cx, cy, w, h = xywh_to_cxcywh([x, y, w, h])
+        self.center = np.array([cx, cy])
+        self.size = np.array([w, h])
+        self.channel_average = frame.mean(axis=(0, 1))
+        s_z = round(context_size(w, h, c.context_amount))
+        z = crop_patch(frame, self.center, c.exemplar_size, max(s_z, 1), self.channel_average)
+        self.state = self.engine.template(z)
+
+    def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        c = self.cfg
+        s_z = context_size(self.size[0], self.size[1], c.context_amount)
+        scale_z = c.exemplar_size / s_z
+        s_x = s_z * (c.instance_size / c.exemplar_size)
+        x = crop_patch(frame, self.center, c.instance_size, max(round(s_x), 1), self.channel_average)
+        return x, scale_z
+
+    def update(self, frame: np.ndarray) -> tuple[list[float], float]:
+        if self.state is None:
+            raise SiamcanError("tracker.update() called before tracker.init()")
+        frame = check_frame(frame)
+        x, scale_z = self.search_crop(frame)
+        cls, loc = self.engine.track(x, self.state)
+        return self.postprocess(cls, loc, scale_z, frame.shape)
+
+    # ------------------------------------------------------------- internals
+    def postprocess(self, cls: np.ndarray, loc: np.ndarray, scale_z: float, frame_shape) -> tuple[list[float], float]:
+        c = self.cfg
+        score = softmax_fg(cls)
+        d = loc.reshape(4, -1).astype(np.float64)
+        x1 = self.points[:, 0] - d[0]
+        y1 = self.points[:, 1] - d[1]
+        x2 = self.points[:, 0] + d[2]
+        y2 = self.points[:, 1] + d[3]
+        pcx, pcy = (x1 + x2) / 2, (y1 + y2) / 2
+        pw = np.maximum(x2 - x1, 1e-6)
+        ph = np.maximum(y2 - y1, 1e-6)
+        penalty = penalty_map(pw, ph, self.size[0] * scale_z, self.size[1] * scale_z, c.penalty_k)
+        pscore = penalty * score
+        pscore = pscore * (1 - c.window_influence) + self.window * c.window_influence
+        best = int(np.argmax(pscore))
+        bx, by = pcx[best] / scale_z, pcy[best] / scale_z
+        bw, bh = pw[best] / scale_z, ph[best] / scale_z
+        lr = penalty[best] * score[best] * c.lr
+        cx = bx + self.center[0]
+        cy = by + self.center[1]
+        width = self.size[0] * (1 - lr) + bw * lr
+        height = self.size[1] * (1 - lr) + bh * lr
+        ih, iw = frame_shape[:2]
+        cx = min(max(cx, 0.0), iw)
+        cy = min(max(cy, 0.0), ih)
+        width = min(max(width, c.min_size), iw)
+        height = min(max(height, c.min_size), ih)
+        if not all(math.isfinite(v) for v in (cx, cy, width, height)):  # never propagate NaN/inf
+            cx, cy = self.center
+            width, height = self.size
+        self.center = np.array([cx, cy])
+        self.size = np.array([width, height])
+        box = [cx - width / 2, cy - height / 2, width, height]
+        return [float(v) for v in box], float(score[best])

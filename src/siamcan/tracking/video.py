@@ -1,0 +1,53 @@
+"""Writing annotated videos (mp4 via OpenCV, or GIF via Pillow)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import SiamcanError
+
+
+def draw_box(frame: np.ndarray, box, color=(0, 255, 0), thickness: int = 2, label: str | None = None) -> np.ndarray:
+    x, y, w, h = (float(v) for v in box)
+    out = frame.copy()
+    cv2.rectangle(out, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), color, thickness)
+    if label:
+        cv2.putText(out, label, (int(x), max(int(y) - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+    return out
+
+
+class VideoWriter:
+    """Annotated output video; ``.gif`` goes through Pillow, anything else through OpenCV (mp4v)."""
+
+    def __init__(self, path: str, fps: float = 30.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = fps
+        self.gif = self.path.suffix.lower() == ".gif"
+        self.frames: list = []
+        self.writer = None
+
+    def write(self, frame: np.ndarray, box, carried: bool = False, gt=None) -> None:
+        img = frame
+        if gt is not None:
+            img = draw_box(img, gt, (255, 128, 0), 1)
+        img = draw_box(img, box, (0, 0, 255) if carried else (0, 255, 0))
+        if self.gif:
+            from PIL import Image
+            self.frames.append(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)))
+            return
+        if self.writer is None:
+            h, w = img.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise SiamcanError(f"cannot open {self.path} for writing a video")
+        self.writer.write(img)
+
+    def close(self) -> None:
+        if self.gif and self.frames:
+            self.frames[0].save(self.path, save_all=True, append_images=self.frames[1:],
+                                duration=int(1000 / self.fps), loop=0)
+        if self.writer is not None:
+            self.writer.release()

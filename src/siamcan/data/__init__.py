@@ -1,0 +1,1 @@
+"""Training data: dataset readers, pair sampling, augmentation and label maps (read raw, crop on the fly)."""

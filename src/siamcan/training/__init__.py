@@ -1,0 +1,1 @@
+"""Training: losses, LR schedule, checkpoints, DDP and the trainer behind ``siamcan train``."""

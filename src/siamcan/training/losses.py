@@ -1,0 +1,104 @@
+"""SiamCAN losses (SPEC §2): balanced cross entropy, IoU-family regression losses on (l, t, r, b), centerness BCE.
+
+The loss lives outside the model: :func:`siamcan_loss` takes the network outputs and the batched targets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+REG_LOSSES = ("iou", "log_iou", "giou", "diou")
+
+
+def cls_loss(cls: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """0.5 * mean NLL over positive points + 0.5 * mean NLL over negative points (log-softmax over 2 channels).
+
+    ``cls`` (B,2,S,S) logits (channel 1 = foreground), ``label`` (B,S,S) with 1 / 0 / -1 (ignore).
+    A half with no points contributes 0 (kept in the graph).
+    """
+    logp = F.log_softmax(cls.float(), dim=1)
+    fg, bg = logp[:, 1], logp[:, 0]
+    pos, neg = label == 1, label == 0
+    zero = cls.sum() * 0.0
+    lp = -fg[pos].mean() if pos.any() else zero
+    ln = -bg[neg].mean() if neg.any() else zero
+    return 0.5 * lp + 0.5 * ln
+
+
+def iou_terms(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """IoU, union, enclosing-box and centre terms from (N,4) l,t,r,b predictions and targets (SPEC §2)."""
+    pl, pt, pr, pb = pred.unbind(1)
+    tl, tt, tr, tb = target.unbind(1)
+    pred_area = (pl + pr) * (pt + pb)
+    target_area = (tl + tr) * (tt + tb)
+    inter_w = torch.min(pl, tl) + torch.min(pr, tr)
+    inter_h = torch.min(pt, tt) + torch.min(pb, tb)
+    inter = inter_w * inter_h
+    union = pred_area + target_area - inter
+    iou = (inter + 1.0) / (union + 1.0)
+    g_w = torch.max(pl, tl) + torch.max(pr, tr)
+    g_h = torch.max(pt, tt) + torch.max(pb, tb)
+    rho2 = (((pr - pl) - (tr - tl)) / 2) ** 2 + (((pb - pt) - (tb - tt)) / 2) ** 2
+    return dict(iou=iou, union=union, enclose=g_w * g_h, c2=g_w ** 2 + g_h ** 2, rho2=rho2)
+
+
+def reg_loss_per_point(pred: torch.Tensor, target: torch.Tensor, kind: str = "diou") -> torch.Tensor:
+    """Per-point regression loss, (N,4) -> (N,).
+
+    ``iou``: 1 - IoU (SiamBAN's ``linear_iou``); ``log_iou``: -log IoU; ``giou``: 1 - (IoU - (C - U)/C);
+    ``diou``: 1 - IoU + rho^2 / c^2 (c^2 = squared diagonal of the enclosing box).
+    """
+    t = iou_terms(pred.float(), target.float())
+    if kind == "iou":
+        return 1 - t["iou"]
+    if kind == "log_iou":
+        return -torch.log(t["iou"])
+    if kind == "giou":
+        enclose = t["enclose"] + 1e-7
+        return 1 - (t["iou"] - (enclose - t["union"]) / enclose)
+    if kind == "diou":
+        return 1 - t["iou"] + t["rho2"] / (t["c2"] + 1e-7)
+    raise ValueError(f"unknown regression loss '{kind}' (choose from {', '.join(REG_LOSSES)})")
+
+
+def reg_loss(loc: torch.Tensor, loc_target: torch.Tensor, label: torch.Tensor, kind: str = "diou") -> torch.Tensor:
+    """Mean regression loss over the positive points of the batch; ``loc`` (B,4,S,S), ``label`` (B,S,S)."""
+    pos = label == 1
+    if not pos.any():
+        return loc.sum() * 0.0
+    p = loc.float().permute(0, 2, 3, 1)[pos]
+    t = loc_target.float().permute(0, 2, 3, 1)[pos]
+    return reg_loss_per_point(p, t, kind).mean()
+
+
+def centerness_loss(cen: torch.Tensor, cen_target: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """Binary cross entropy (with logits) of the centerness map over positive points; ``cen`` (B,1,S,S)."""
+    pos = label == 1
+    if not pos.any():
+        return cen.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(cen.float()[:, 0][pos], cen_target.float()[pos])
+
+
+@dataclass
+class LossOutput:
+    total: torch.Tensor
+    cls: torch.Tensor
+    reg: torch.Tensor
+    cen: torch.Tensor | None = None
+
+
+def siamcan_loss(outputs: tuple[torch.Tensor, ...], batch: dict[str, torch.Tensor], reg_kind: str = "diou",
+                 cls_weight: float = 1.0, reg_weight: float = 1.0, cen_weight: float = 1.0) -> LossOutput:
+    """Total = cls_weight * CE + reg_weight * IoU-family loss (+ cen_weight * centerness BCE when the model has it)."""
+    cls, loc = outputs[0], outputs[1]
+    label = batch["label"]
+    lc = cls_loss(cls, label)
+    lr = reg_loss(loc, batch["loc"], label, reg_kind)
+    total = cls_weight * lc + reg_weight * lr
+    lcen = None
+    if len(outputs) > 2:
+        lcen = centerness_loss(outputs[2], batch["cen"], label)
+        total = total + cen_weight * lcen
+    return LossOutput(total=total, cls=lc, reg=lr, cen=lcen)

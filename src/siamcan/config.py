@@ -32,6 +32,18 @@ class ModelConfig:
     centerness: bool = False  # Table 3 variant 3: extra centerness output
     template_crop: int = 7  # template feature maps are center-cropped to this size
 
+    def __post_init__(self) -> None:
+        backbones = ("resnet50", "efficientnet_lite0")
+        if self.backbone not in backbones:
+            raise SiamcanError(f"config key 'model.backbone' must be one of {', '.join(backbones)}, "
+                               f"got {self.backbone!r}")
+        for key in ("eca_kernel", "spatial_kernel"):
+            v = getattr(self, key)
+            if isinstance(v, int) and (v < 1 or v % 2 != 1):
+                raise SiamcanError(f"config key 'model.{key}' must be a positive odd number, got {v}")
+        if isinstance(self.channels, int) and self.channels < 1:
+            raise SiamcanError(f"config key 'model.channels' must be positive, got {self.channels}")
+
 
 # ------------------------------------------------------------------------- tracker
 @dataclass(frozen=True)
@@ -46,6 +58,20 @@ class TrackerConfig:
     lr: float = 0.30
     min_size: float = 10.0
 
+    def __post_init__(self) -> None:
+        for key in ("exemplar_size", "instance_size", "stride", "score_size"):
+            v = getattr(self, key)
+            if isinstance(v, (int, float)) and v < 1:
+                raise SiamcanError(f"config key 'tracker.{key}' must be positive, got {v}")
+        for key in ("window_influence", "lr"):
+            v = getattr(self, key)
+            if isinstance(v, (int, float)) and not 0.0 <= v <= 1.0:
+                raise SiamcanError(f"config key 'tracker.{key}' must be in [0, 1], got {v}")
+        if isinstance(self.min_size, (int, float)) and not self.min_size > 0.0:
+            raise SiamcanError(f"config key 'tracker.min_size' must be > 0, got {self.min_size}")
+        if isinstance(self.penalty_k, (int, float)) and not self.penalty_k >= 0.0:
+            raise SiamcanError(f"config key 'tracker.penalty_k' must be >= 0, got {self.penalty_k}")
+
 
 # ------------------------------------------------------------------------ training
 @dataclass(frozen=True)
@@ -56,6 +82,9 @@ class DatasetConfig:
     anno: str | None = None
     num_use: int = -1  # -1: every sequence once
     frame_range: int = 100
+    # ytb / pysot_json only: "frame" = boxes in original-frame pixels (pysot's train.json; the target sits at the
+    # centre of the 511 crop, scaled by 127/s_z), "crop" = boxes already in 511-crop pixels
+    box_space: str = "frame"
 
 
 @dataclass(frozen=True)
@@ -102,6 +131,11 @@ class TrainConfig:
     amp: bool = True
     seed: int = 1234
     log_every: int = 20
+    amp_dtype: str = "bf16"  # bf16 | fp16 (fp16 uses a GradScaler); CUDA only
+    accum_steps: int = 1  # micro-batches per optimizer step (gradients averaged, like DDP ranks)
+    pretrained_backbone: bool = True  # load ImageNet backbone weights before training
+    cen_weight: float = 1.0  # centerness BCE weight (label ellipse_centerness)
+    keep_checkpoints: int = 0  # epoch checkpoints to keep (0 = all)
 
 
 @dataclass(frozen=True)
@@ -113,6 +147,16 @@ class Config:
     benchmarks: dict[str, dict[str, float]] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     weights: str | None = None  # full-model weights (safetensors) for tracking
+
+    def __post_init__(self) -> None:
+        allowed = {f.name for f in dataclasses.fields(TrackerConfig)}
+        for bench, over in (self.benchmarks or {}).items():
+            if not isinstance(over, dict):
+                continue
+            unknown = sorted(set(over) - allowed)
+            if unknown:
+                raise SiamcanError(f"unknown config key 'benchmarks.{bench}.{unknown[0]}' "
+                                   f"(allowed: {', '.join(sorted(allowed))})")
 
     def tracker_for(self, benchmark: str | None) -> TrackerConfig:
         """Tracker hyper-parameters, overridden by the ``benchmarks`` entry if one matches."""

@@ -85,8 +85,12 @@ class EfficientNetLite0(nn.Module):
         h, w = x.shape[-2:]
         return x[..., : h - (1 - h % 2), : w - (1 - w % 2)]
 
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """BGR 0-255 (pysot convention) -> the RGB ``(x - 127) / 128`` input the ImageNet weights were trained on."""
+        return (x.flip(1) - self.mean) * self.inv_std
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x.flip(1) - self.mean) * self.inv_std  # BGR 0-255 -> RGB [-1, 1]
+        x = self.normalize(x)
         x = self.act(self._bn0(self._conv_stem(x)))
         outs = []
         for i, block in enumerate(self._blocks):

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import SiamcanError
+
 
 class Neck(nn.Module):
     """1x1 conv (C -> channels, no bias) + BN; template maps narrower than 20 are center-cropped."""
@@ -28,8 +30,8 @@ class CrossChannelAttention(nn.Module):
 
     def __init__(self, kernel: int = 5):
         super().__init__()
-        if kernel % 2 != 1:
-            raise ValueError("eca_kernel must be odd")
+        if kernel < 1 or kernel % 2 != 1:
+            raise SiamcanError(f"config key 'model.eca_kernel' must be a positive odd number, got {kernel}")
         self.conv = nn.Conv1d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from ..errors import SiamcanError
 from .efficientnet_lite import EfficientNetLite0
 from .heads import CrossChannelAttention, DepthwiseXCorrHead, Neck
 from .resnet import ResNet50
@@ -31,7 +32,7 @@ class SiamCAN(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         if cfg.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone '{cfg.backbone}' (choose from {', '.join(BACKBONES)})")
+            raise SiamcanError(f"unknown backbone '{cfg.backbone}' (choose from {', '.join(BACKBONES)})")
         self.cfg = cfg
         self.backbone = BACKBONES[cfg.backbone]()
         ch = cfg.channels

@@ -65,16 +65,26 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise SiamcanError(f"refusing to load {p}: it is not a plain tensor file "
-                           f"(loading it would execute code: {str(e).splitlines()[0][:200]})") from None
+        raise SiamcanError(f"refusing to load {p}: it is not a plain tensor file, loading it could execute code "
+                           f"({_pickle_reason(e)}); convert it to .safetensors") from None
     except Exception as e:  # corrupt zip, truncated file, ...
-        raise SiamcanError(f"weights file {p} could not be read: {str(e).splitlines()[0][:200]}") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise SiamcanError(f"weights file {p} could not be read: {first}") from None
     for key in ("state_dict", "model", "net"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise SiamcanError(f"weights file {p} does not hold a dict of tensors")
     return obj
+
+
+def _pickle_reason(err: Exception) -> str:
+    """The informative line of torch's weights-only unpickler error (e.g. 'Unsupported global: GLOBAL posix.system')."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.lower().startswith(("trying to load unsupported", "unsupported")):
+            return ln.rstrip(".")[:200]
+    return "not a plain tensor dict"
 
 
 def _strip(key: str) -> str:

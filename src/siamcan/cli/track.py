@@ -33,9 +33,12 @@ def run(args: argparse.Namespace) -> int:
     source = FrameSource(args.source)
     output = Path(args.output) if args.output else Path(f"{Path(args.source).stem or 'track'}.boxes.txt")
     tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend)
+    if output.is_dir():
+        raise SiamcanError(f"--output {output} is a folder, expected a file name")
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
     boxes, carried = [], []
     t_track = 0.0
+    finished = False
     try:
         for i, frame in enumerate(tqdm(source, total=len(source) or None, desc="track", unit="frame")):
             if i == 0:
@@ -55,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
             boxes.append(out)
             if writer is not None and frame is not None:
                 writer.write(frame, out, carried=bool(carried and carried[-1] == i + 1))
-    finally:
+        finished = True
+    finally:  # outputs are complete or absent: an interrupted run leaves no partial video
         if writer is not None:
-            writer.close()
+            writer.close() if finished else writer.abort()
     write_boxes(output, boxes)
     n = len(boxes)
     fps = (n - 1 - len(carried)) / t_track if t_track > 0 else float("nan")

@@ -24,8 +24,11 @@ def natural_key(name: str):
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     d = Path(folder)
-    files = sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file()),
-                   key=lambda p: natural_key(p.name))
+    try:
+        files = sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file()),
+                       key=lambda p: natural_key(p.name))
+    except OSError as e:
+        raise SiamcanError(f"cannot list folder {d}: {e.strerror or e}") from None
     if not files and (d / "img").is_dir():
         return list_images(d / "img")
     if not files and (d / "color").is_dir():
@@ -46,6 +49,7 @@ class FrameSource:
             if not self.images:
                 raise SiamcanError(f"no images (.jpg, .png, ...) in folder {self.path}")
             self.size = self._first_size()
+            self._check_sizes()
             self.num_frames = len(self.images)
             self.fps = 30.0
         else:
@@ -69,6 +73,24 @@ class FrameSource:
             if img is not None:
                 return img.shape[1], img.shape[0]
         raise SiamcanError(f"none of the {len(self.images)} images in {self.path} can be decoded")
+
+    def _check_sizes(self) -> None:
+        """Reject a folder of mixed image sizes before tracking starts (reads image headers only).
+
+        Files whose header cannot be read are left for the decoder (reported and carried while tracking).
+        """
+        from PIL import Image
+
+        w, h = self.size
+        for p in self.images:
+            try:
+                with Image.open(p) as im:
+                    size = im.size
+            except (OSError, ValueError, SyntaxError):
+                continue
+            if size not in ((w, h), (h, w)):  # (h, w): EXIF-rotated JPEG, checked again when decoded
+                raise SiamcanError(f"image {p.name} is {size[0]}x{size[1]}, the sequence is {w}x{h}: "
+                                   f"mixed image sizes in {self.path}")
 
     def __len__(self) -> int:
         return self.num_frames or 0

@@ -94,8 +94,12 @@ class SiamCANTracker:
     # ------------------------------------------------------------- internals
     def postprocess(self, cls: np.ndarray, loc: np.ndarray, scale_z: float, frame_shape) -> tuple[list[float], float]:
         c = self.cfg
-        score = softmax_fg(cls)
-        d = loc.reshape(4, -1).astype(np.float64)
+        # NaN/inf in the maps (a diverged model, fp16 overflow) must not reach the state: a NaN score counts as 0,
+        # distances are clamped to a few crop widths (finite, so every penalty below stays finite)
+        score = np.nan_to_num(softmax_fg(np.clip(np.nan_to_num(np.asarray(cls, np.float64), nan=0.0), -1e4, 1e4)),
+                              nan=0.0)
+        limit = 10.0 * c.instance_size
+        d = np.clip(np.nan_to_num(np.asarray(loc, np.float64).reshape(4, -1), nan=0.0), -limit, limit)
         x1 = self.points[:, 0] - d[0]
         y1 = self.points[:, 1] - d[1]
         x2 = self.points[:, 0] + d[2]
@@ -117,8 +121,8 @@ class SiamCANTracker:
         ih, iw = frame_shape[:2]
         cx = min(max(cx, 0.0), iw)
         cy = min(max(cy, 0.0), ih)
-        width = min(max(width, c.min_size), iw)
-        height = min(max(height, c.min_size), ih)
+        width = max(min(width, iw), c.min_size)  # pysot's order: at least min_size even in a tiny frame
+        height = max(min(height, ih), c.min_size)
         if not all(math.isfinite(v) for v in (cx, cy, width, height)):  # never propagate NaN/inf
             cx, cy = self.center
             width, height = self.size

@@ -41,3 +41,36 @@ def oracles(shared_data) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+# ---------------------------------------------------------------- core model / tracker fixtures (issue 2, 7)
+@pytest.fixture(scope="session")
+def lite_model():
+    """siamcan-lite with its ImageNet backbone and seeded (untrained) heads, eval mode, on CPU."""
+    from siamcan.models import build_model, load_backbone_weights
+    from siamcan.zoo import resolve_config
+
+    cfg = resolve_config("siamcan-lite")
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    load_backbone_weights(model.backbone)
+    return model.eval(), cfg
+
+
+def make_image_folder(src: Path, dst: Path, n: int) -> Path:
+    """A folder of symlinks to the first ``n`` images of ``src`` (no copies of shared data)."""
+    from siamcan.tracking.sources import list_images
+
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in list_images(src)[:n]:
+        (dst / p.name).symlink_to(p)
+    return dst
+
+
+@pytest.fixture
+def human3_30(dev_otb, tmp_path) -> tuple[Path, list[float]]:
+    """(folder of symlinks to the first 30 Human3 frames, first-frame box)."""
+    seq = dev_otb / "Human3"
+    folder = make_image_folder(seq / "img", tmp_path / "human3_30", 30)
+    first = (seq / "groundtruth_rect.txt").read_text().splitlines()[0]
+    return folder, [float(v) for v in first.replace("\t", ",").split(",")]

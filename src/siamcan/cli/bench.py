@@ -1,0 +1,290 @@
+"""``siamcan bench``: per-frame tracking latency of the fast path vs the plain eager path, side by side.
+
+Both trackers run in the same process on the same decoded frames, interleaved frame by frame (the order
+alternates), so machine noise hits both alike; the ratio is what to read. Latency = ``tracker.update(frame)``:
+search crop + network + post-processing (frame decoding excluded). Warm-up frames are not counted.
+
+Models without trained weights: ``siamcan-lite`` uses its ImageNet backbone with untrained heads;
+``siamcan-r50`` without ``--weights``/``backbone_weights`` uses seeded random weights (``seeded_model``) whose
+BatchNorm statistics are calibrated so activations stay finite - the same arithmetic as a trained model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SiamcanError
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="siamcan-lite", help="model name or config .yaml (default siamcan-lite)")
+    p.add_argument("--weights", default=None, help="model weights (default: shipped weights, else see below)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights used when a model has no "
+                   "trained or backbone weights (default 0)")
+    p.add_argument("--random-weights", action="store_true", help="always use seeded random weights")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--sequence", default=None, help="image folder (OTB layout ok); default: a dev sequence from "
+                   "../shared/data/dev/otb-format, else a generated clip")
+    p.add_argument("--frames", type=int, default=100, help="frames to track, after the first (default 100)")
+    p.add_argument("--warmup", type=int, default=5, help="frames not counted at the start (default 5)")
+    p.add_argument("--backends", default="fast,eager", help="comma list of fast, eager, onnx (default fast,eager)")
+    p.add_argument("--onnx-dir", default=None, help="folder of template.onnx/track.onnx for the onnx backend")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+
+
+# ------------------------------------------------------------------------------------------- model
+def seeded_model(name_or_cfg="siamcan-r50", seed: int = 0, keep_backbone: bool = False):
+    """A model with random but reproducible weights and sane activations (for speed/equality tests).
+
+    Conv weights are drawn with ``seed`` (He init), BN statistics are calibrated on seeded smooth-noise
+    images, the loc head is biased to ~30 px boxes. With ``keep_backbone`` the loaded backbone weights stay.
+    """
+    import torch
+    from torch import nn
+
+    from ..models import build_model
+    from ..zoo import load_model, resolve_config
+
+    cfg = resolve_config(name_or_cfg)
+    if keep_backbone:
+        model, cfg = load_model(cfg)
+    else:
+        model = build_model(cfg.model)
+    g = torch.Generator().manual_seed(seed)
+    parts = [model.neck, model.cls, model.loc] + ([model.attention] if model.attention is not None else [])
+    if not keep_backbone:
+        parts.append(model.backbone)
+    with torch.no_grad():
+        for part in parts:
+            for m in part.modules():
+                if isinstance(m, (nn.Conv2d, nn.Conv1d)):
+                    fan_in = m.weight[0].numel()
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+                    if m.bias is not None:
+                        m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                elif isinstance(m, nn.BatchNorm2d):
+                    m.reset_running_stats()
+                    m.momentum = None  # cumulative average over the calibration batches
+                    m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
+                    m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+        for i in range(model.num_levels):  # final 1x1 convs: small, loc centred on exp(3.4) ~ 30 px
+            for head, bias in ((model.cls[i], 0.0), (model.loc[i], 3.4)):
+                last = head.head[-1]
+                last.weight.mul_(0.1)
+                last.bias.fill_(bias)
+                last.bias.add_(torch.randn(last.bias.shape, generator=g) * 0.05)
+        model.cls_weight.copy_(torch.randn(model.num_levels, generator=g) * 0.3)
+        model.loc_weight.copy_(torch.randn(model.num_levels, generator=g) * 0.3)
+        model.loc_scale.copy_(1 + 0.05 * torch.randn(model.num_levels, generator=g))
+        # calibrate BN statistics on smooth random images (train mode, no grad)
+        bns = [m for part in parts for m in part.modules() if isinstance(m, nn.BatchNorm2d)]
+        model.train()
+        if keep_backbone:
+            model.backbone.eval()
+        for _ in range(2):
+            z = nn.functional.interpolate(torch.rand(2, 3, 16, 16, generator=g) * 255, size=127, mode="bilinear")
+            x = nn.functional.interpolate(torch.rand(2, 3, 32, 32, generator=g) * 255, size=255, mode="bilinear")
+            model(z, x)
+        for m in bns:
+            m.momentum = 0.1
+    return model.eval(), cfg
+
+
+def load_bench_model(args):
+    from ..zoo import load_model, packaged_weights, resolve_config
+
+    cfg = resolve_config(args.model)
+    if args.weights:
+        model, cfg = load_model(cfg, args.weights)
+        return model, cfg, str(args.weights)
+    if args.random_weights or (packaged_weights(cfg) is None and cfg.model.backbone == "resnet50"
+                               and not cfg.model.backbone_weights):
+        model, cfg = seeded_model(cfg, args.seed)
+        return model, cfg, f"seeded random (seed {args.seed})"
+    model, cfg = load_model(cfg)
+    return model, cfg, "shipped" if packaged_weights(cfg) else "ImageNet backbone, untrained heads"
+
+
+# ------------------------------------------------------------------------------------------- frames
+def default_sequence() -> Path | None:
+    roots = []
+    if os.environ.get("SIAMCAN_SHARED_DATA"):
+        roots.append(Path(os.environ["SIAMCAN_SHARED_DATA"]))
+    roots += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"]
+    for r in roots:
+        d = r / "dev" / "otb-format"
+        if d.is_dir():
+            seqs = sorted(p for p in d.iterdir() if p.is_dir())
+            if seqs:
+                return seqs[0]
+    return None
+
+
+def generated_clip(n: int, size=(480, 360), seed: int = 0) -> tuple[list[np.ndarray], list[float]]:
+    """A textured square drifting over a noisy background; returns frames and the first box."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    bg = (rng.random((h // 8, w // 8, 3)) * 255).astype(np.uint8)
+    import cv2
+
+    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
+    obj = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
+    obj = cv2.resize(obj, (60, 60), interpolation=cv2.INTER_NEAREST)
+    frames = []
+    for i in range(n):
+        f = bg.copy()
+        x = int(100 + 80 * np.sin(i / 15))
+        y = int(120 + 50 * np.cos(i / 20))
+        f[y:y + 60, x:x + 60] = obj
+        frames.append(f)
+    return frames, [100.0, 170.0, 60.0, 60.0]
+
+
+def load_frames(sequence: str | None, n: int):
+    from ..fileio import read_boxes
+    from ..tracking.sources import FrameSource
+
+    seq = Path(sequence) if sequence else default_sequence()
+    if seq is None:
+        frames, box = generated_clip(n)
+        return frames, box, "generated clip"
+    source = FrameSource(seq)
+    frames = []
+    for i, f in enumerate(source):
+        if i >= n:
+            break
+        if f is None:
+            raise SiamcanError(f"frame {i + 1} of {seq} cannot be decoded")
+        frames.append(f)
+    gt = seq / "groundtruth_rect.txt"
+    if gt.is_file():
+        box = [float(v) for v in read_boxes(gt)[0]]
+    else:  # no annotation: the central quarter of the first frame
+        h, w = frames[0].shape[:2]
+        box = [w * 3 / 8, h * 3 / 8, w / 4, h / 4]
+    return frames, box, str(seq)
+
+
+# ------------------------------------------------------------------------------------------- measurement
+def peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def make_backend(name: str, model, device: str, onnx_dir):
+    from ..zoo import make_engine
+
+    if name == "onnx":
+        if not onnx_dir:
+            raise SiamcanError("the onnx backend needs --onnx-dir (see siamcan export --onnx)")
+        from ..tracking.onnx_engine import OnnxEngine
+
+        return OnnxEngine(onnx_dir)
+    return make_engine(model, device, name)
+
+
+def bench(model, cfg, frames, box, backends=("fast", "eager"), device="cpu", warmup=5, onnx_dir=None) -> dict:
+    import torch
+
+    from ..tracking.tracker import SiamCANTracker
+
+    tcfg = cfg.tracker_for(None)
+    cuda = str(device).startswith("cuda")
+    res: dict = {}
+    trackers = {}
+    for name in backends:
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        engine = make_backend(name, model, device, onnx_dir)
+        t1 = time.perf_counter()
+        tr = SiamCANTracker(engine, tcfg)
+        tr.init(frames[0], box)
+        if cuda:
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        trackers[name] = tr
+        res[name] = {"setup_ms": (t1 - t0) * 1e3, "init_ms": (t2 - t1) * 1e3, "times": [], "boxes": [list(box)]}
+    for i, frame in enumerate(frames[1:]):
+        order = list(backends) if i % 2 == 0 else list(reversed(backends))
+        for name in order:
+            t0 = time.perf_counter()
+            b, _ = trackers[name].update(frame)
+            if cuda:
+                torch.cuda.synchronize()
+            res[name]["times"].append(time.perf_counter() - t0)
+            res[name]["boxes"].append(b)
+    out = {"threads": torch.get_num_threads(), "backends": {}}
+    for name in backends:
+        t = np.array(res[name]["times"][warmup:]) * 1e3
+        if t.size == 0:
+            raise SiamcanError(f"not enough frames: {len(frames) - 1} tracked, {warmup} warm-up")
+        med = float(np.median(t))
+        out["backends"][name] = {
+            "median_ms": med, "p10_ms": float(np.percentile(t, 10)), "p90_ms": float(np.percentile(t, 90)),
+            "mean_ms": float(t.mean()), "fps": 1e3 / med, "setup_ms": res[name]["setup_ms"],
+            "init_ms": res[name]["init_ms"], "frames_timed": int(t.size)}
+    ref = "eager" if "eager" in backends else backends[-1]
+    rb = np.array(res[ref]["boxes"])
+    for name in backends:
+        if name != ref:
+            o = out["backends"][name]
+            o["speedup_vs_" + ref] = out["backends"][ref]["median_ms"] / o["median_ms"]
+            o["max_box_diff_px_vs_" + ref] = float(np.abs(np.array(res[name]["boxes"]) - rb).max())
+    out["peak_rss_mb"] = peak_rss_mb()
+    if cuda:
+        out["cuda_max_memory_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    out["box_spread_px"] = float(np.ptp(rb[:, :2], axis=0).max())  # did the boxes actually move?
+    return out
+
+
+def format_table(r: dict) -> str:
+    lines = [f"model {r['model']} ({r['weights']}), device {r['device']}, {r['threads']} threads, "
+             f"{r['frames']} frames of {r['sequence']} ({r['warmup']} warm-up not timed)",
+             f"{'backend':<8} {'median ms':>10} {'p10':>8} {'p90':>8} {'FPS':>7} {'setup ms':>9} {'init ms':>8} "
+             f"{'speed-up':>9} {'max box diff px':>16}"]
+    for name, b in r["backends"].items():
+        sp = next((v for k, v in b.items() if k.startswith("speedup_vs_")), None)
+        bd = next((v for k, v in b.items() if k.startswith("max_box_diff_px_vs_")), None)
+        lines.append(f"{name:<8} {b['median_ms']:>10.2f} {b['p10_ms']:>8.2f} {b['p90_ms']:>8.2f} {b['fps']:>7.1f} "
+                     f"{b['setup_ms']:>9.0f} {b['init_ms']:>8.1f} {(f'{sp:.2f}x' if sp else '-'):>9} "
+                     f"{(f'{bd:.2e}' if bd is not None else '-'):>16}")
+    mem = f"peak RSS {r['peak_rss_mb']:.0f} MB (process, all backends)" if r.get("peak_rss_mb") else ""
+    if "cuda_max_memory_allocated_mb" in r:
+        mem += f"; CUDA max allocated {r['cuda_max_memory_allocated_mb']:.0f} MB"
+    lines.append(mem + f"; box centre spread {r['box_spread_px']:.0f} px")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tracking.engine import pick_device
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    bad = [b for b in backends if b not in ("fast", "eager", "onnx")]
+    if bad or not backends:
+        raise SiamcanError(f"unknown backend(s) {bad} (fast, eager, onnx)")
+    if args.frames < 2:
+        raise SiamcanError("--frames must be at least 2")
+    device = str(pick_device(args.device))
+    model, cfg, wdesc = load_bench_model(args)
+    frames, box, seq = load_frames(args.sequence, args.frames + 1)
+    r = bench(model, cfg, frames, box, backends, device, min(args.warmup, len(frames) - 2), args.onnx_dir)
+    r = {"model": cfg.name, "weights": wdesc, "device": device, "sequence": seq, "frames": len(frames) - 1,
+         "warmup": args.warmup, **r}
+    print(format_table(r))
+    if args.json:
+        from ..fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(r, indent=2) + "\n")
+    return 0

@@ -1,0 +1,140 @@
+"""Training pairs: a PyTorch Dataset mixing several raw datasets (SPEC §3).
+
+Each epoch draws ``num_use`` tracks per dataset (-1: all, once), shuffles them, and tiles the list to
+``pairs_per_epoch``. A pair is (template frame, search frame within +-``frame_range`` frames of it), or with
+probability ``neg_prob`` a negative pair (search from a random object of a random dataset). Every random choice of
+item ``i`` of epoch ``e`` comes from ``numpy.random.default_rng([seed, e, i])``: the data are a pure function of
+(seed, epoch, index), whatever the worker count, the process (DDP rank) or a resume.
+"""
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..config import DatasetConfig, TrainConfig
+from ..errors import SiamcanError
+from .augment import augmented_crop
+from .labels import make_targets
+from .readers import Track, read_dataset
+
+log = logging.getLogger(__name__)
+
+EXEMPLAR, INSTANCE = 127, 255
+
+
+class PairDataset(Dataset):
+    """Template/search pairs with labels, read from raw frames and cropped on the fly."""
+
+    def __init__(self, cfg: TrainConfig, datasets: tuple[DatasetConfig, ...], num_pairs: int, seed: int,
+                 augment: bool = True, fixed_epoch: int | None = None):
+        if not datasets:
+            raise SiamcanError("no training datasets configured (train.datasets is empty)")
+        self.cfg = cfg
+        self.dcfgs = tuple(datasets)
+        self.tracks: list[list[Track]] = [read_dataset(d) for d in datasets]
+        self.num_pairs = int(num_pairs)
+        self.seed = int(seed)
+        self.augment = augment
+        self.fixed_epoch = fixed_epoch
+        self.epoch = 0 if fixed_epoch is None else fixed_epoch
+        self.pick = np.zeros((0, 2), np.int64)
+        self.set_epoch(self.epoch)
+
+    def summary(self) -> str:
+        return ", ".join(f"{d.name}: {len(t)} tracks" for d, t in zip(self.dcfgs, self.tracks))
+
+    # ------------------------------------------------------------------------------ epoch pick list
+    def set_epoch(self, epoch: int) -> None:
+        """Build the (dataset, track) list of an epoch (deterministic in seed and epoch)."""
+        if self.fixed_epoch is not None:
+            epoch = self.fixed_epoch
+        self.epoch = int(epoch)
+        rng = np.random.default_rng([self.seed, self.epoch, 1 << 20])
+        parts = []
+        for d, (dcfg, tracks) in enumerate(zip(self.dcfgs, self.tracks)):
+            n = len(tracks)
+            use = n if dcfg.num_use < 0 else dcfg.num_use
+            reps = -(-use // n) if use > 0 else 0
+            idx = np.concatenate([rng.permutation(n) for _ in range(reps)])[:use] if reps else np.zeros(0, np.int64)
+            parts.append(np.stack([np.full(len(idx), d), idx], 1))
+        base = np.concatenate(parts) if parts else np.zeros((0, 2), np.int64)
+        if len(base) == 0:
+            raise SiamcanError("the configured datasets give no tracks to sample (num_use 0?)")
+        chunks, total = [], 0
+        while total < self.num_pairs:
+            chunks.append(base[rng.permutation(len(base))])
+            total += len(base)
+        self.pick = np.concatenate(chunks)[: self.num_pairs].astype(np.int64)
+
+    def __len__(self) -> int:
+        return self.num_pairs
+
+    # ------------------------------------------------------------------------------------- sampling
+    def _frame_pair(self, track: Track, frame_range: int, rng: np.random.Generator) -> tuple[int, int]:
+        valid = track.valid_index()
+        t = int(valid[rng.integers(len(valid))])
+        near = valid[(valid >= t - frame_range) & (valid <= t + frame_range)]
+        return t, int(near[rng.integers(len(near))])
+
+    def _random_object(self, rng: np.random.Generator) -> tuple[Track, int]:
+        d = int(rng.integers(len(self.tracks)))
+        track = self.tracks[d][int(rng.integers(len(self.tracks[d])))]
+        valid = track.valid_index()
+        return track, int(valid[rng.integers(len(valid))])
+
+    @staticmethod
+    def _read(path: str) -> np.ndarray:
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise OSError(f"cannot read image {path}")
+        return img
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        for attempt in range(10):
+            if attempt == 0:
+                d, ti = (int(v) for v in self.pick[index % len(self.pick)])
+            else:
+                d = int(rng.integers(len(self.tracks)))
+                ti = int(rng.integers(len(self.tracks[d])))
+            try:
+                return self._make(self.tracks[d][ti], self.dcfgs[d].frame_range, rng)
+            except OSError as e:
+                log.warning("skipping a pair: %s", e)
+        raise SiamcanError(f"10 unreadable images in a row while sampling pair {index}: check the dataset files")
+
+    def _make(self, track: Track, frame_range: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        neg = bool(cfg.neg_prob > rng.random())
+        gray = bool(cfg.gray_prob > rng.random())
+        t_idx, s_idx = self._frame_pair(track, frame_range, rng)
+        s_track = track
+        if neg:
+            s_track, s_idx = self._random_object(rng)
+        from ..config import AugConfig
+        taug = cfg.template_aug if self.augment else AugConfig(color=0.0)
+        saug = cfg.search_aug if self.augment else AugConfig(color=0.0)
+        z, _ = augmented_crop(self._read(track.frames[t_idx]), track.boxes[t_idx], EXEMPLAR, taug, rng, gray,
+                              track.crop511)
+        x, box = augmented_crop(self._read(s_track.frames[s_idx]), s_track.boxes[s_idx], INSTANCE, saug, rng,
+                                gray, s_track.crop511)
+        tg = make_targets(box, cfg.label, neg, rng, cfg.pos_num, cfg.neg_num, cfg.neg_pair_num)
+        return {
+            "template": torch.from_numpy(np.ascontiguousarray(z.transpose(2, 0, 1))),
+            "search": torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),
+            "label": torch.from_numpy(tg.label),
+            "loc": torch.from_numpy(tg.loc),
+            "cen": torch.from_numpy(tg.cen),
+            "bbox": torch.from_numpy(box),
+            "neg": torch.tensor(neg),
+        }
+
+
+def worker_init(_: int) -> None:
+    """DataLoader worker set-up: one thread each (the main process does the math)."""
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)

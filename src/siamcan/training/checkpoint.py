@@ -1,0 +1,68 @@
+"""Epoch checkpoints that load without executing code, written atomically.
+
+``DIR/checkpoints/epoch-NNN/`` holds ``model.safetensors`` (every parameter and buffer) and ``state.pt``
+(``torch.save`` of plain tensors / numbers / strings: optimizer, grad scaler, RNG, epoch, step; read back with
+``torch.load(weights_only=True)``). The folder is written under a temporary name and renamed into place, so a
+kill never leaves a half-written checkpoint that looks complete.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import SiamcanError
+from ..models.weights import load_model_weights, save_model
+
+_NAME = re.compile(r"^epoch-(\d+)$")
+
+
+def checkpoint_dir(output: Path) -> Path:
+    return Path(output) / "checkpoints"
+
+
+def save_checkpoint(output: Path, epoch: int, model: nn.Module, state: dict[str, Any], config: dict,
+                    keep: int = 0) -> Path:
+    """Write the checkpoint of a finished ``epoch``; keep the newest ``keep`` (0 = all)."""
+    root = checkpoint_dir(output)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"epoch-{epoch:03d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".epoch-{epoch:03d}-"))
+    try:
+        save_model(model, tmp / "model.safetensors", config=config, extra={"epoch": str(epoch)})
+        torch.save(state, tmp / "state.pt")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if keep > 0:
+        for old in list_checkpoints(output)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(output: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    root = checkpoint_dir(output)
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name))
+             and (p / "model.safetensors").is_file() and (p / "state.pt").is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
+    """Load the weights into ``model`` and return the training state (safe loaders only)."""
+    load_model_weights(model, path / "model.safetensors")
+    try:
+        return torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise SiamcanError(f"checkpoint {path} has an unreadable state.pt: {str(e).splitlines()[0][:200]}") from None

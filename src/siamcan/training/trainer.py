@@ -1,0 +1,405 @@
+"""The training loop behind ``siamcan train`` (SPEC §3).
+
+One call, :func:`train`, runs single-process or as one DDP rank under ``torchrun``. Per epoch: LR from the
+schedule, backbone frozen (``requires_grad`` off, BN in eval) before ``unfreeze_epoch`` and ``train_layers``
+trainable after it (optimizer and DDP wrapper rebuilt there), SGD with grad-norm clipping, steps with a
+non-finite or too large loss skipped on every rank, validation loss on held-out pairs, an atomic checkpoint.
+
+Data order: step ``s`` of an epoch uses pairs ``s*G .. (s+1)*G-1`` (G = world * accum_steps * batch_size), rank
+``r`` micro-batch ``a`` the slice ``(r*accum + a)*batch``. A run with 2 ranks and a run with 1 rank and
+``accum_steps: 2`` therefore see the same pairs and average the same per-micro-batch gradients.
+
+Outputs in the output folder: ``config.yaml``, ``log.csv`` (epoch, step, loss, cls, reg, lr, pairs_per_s),
+``val.csv``, ``loss.png``, ``checkpoints/epoch-NNN/``, ``model.safetensors`` (written after every epoch).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import yaml
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, Sampler
+
+from ..config import Config, config_to_dict
+from ..data.labels import LABEL_TYPES
+from ..data.pairs import PairDataset, worker_init
+from ..errors import SiamcanError
+from ..models import build_model, load_backbone_weights, save_model
+from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from .distributed import DistInfo, all_reduce_mean, barrier, init_distributed, shutdown
+from .losses import REG_LOSSES, siamcan_loss
+from .schedule import lr_for
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = ["epoch", "step", "loss", "cls", "reg", "lr", "pairs_per_s"]
+VAL_FIELDS = ["epoch", "step", "val_loss", "val_cls", "val_reg"]
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by the ``stop_after_steps`` test hook to simulate a killed run."""
+
+
+# ----------------------------------------------------------------------------------------------- checks
+def check_config(cfg: Config) -> None:
+    """Reject inconsistent training configs with one-line errors."""
+    t = cfg.train
+    if t.label not in LABEL_TYPES:
+        raise SiamcanError(f"train.label '{t.label}' unknown (choose from {', '.join(LABEL_TYPES)})")
+    if t.reg_loss not in REG_LOSSES:
+        raise SiamcanError(f"train.reg_loss '{t.reg_loss}' unknown (choose from {', '.join(REG_LOSSES)})")
+    if (t.label == "ellipse_centerness") != cfg.model.centerness:
+        raise SiamcanError("train.label 'ellipse_centerness' and model.centerness: true go together")
+    for key in ("epochs", "batch_size", "pairs_per_epoch", "accum_steps"):
+        if getattr(t, key) < 1:
+            raise SiamcanError(f"train.{key} must be >= 1, got {getattr(t, key)}")
+    if t.amp_dtype not in ("bf16", "fp16"):
+        raise SiamcanError(f"train.amp_dtype must be bf16 or fp16, got '{t.amp_dtype}'")
+    if not t.datasets:
+        raise SiamcanError("train.datasets is empty: nothing to train on")
+
+
+# -------------------------------------------------------------------------------------- freezing / optim
+def _trainable_backbone(name: str, cfg: Config, epoch: int) -> bool:
+    return epoch >= cfg.train.unfreeze_epoch and name.startswith(tuple(cfg.train.train_layers))
+
+
+def set_trainable(model: nn.Module, cfg: Config, epoch: int) -> None:
+    """requires_grad per the freezing rule of ``epoch``; heads always train."""
+    for name, p in model.named_parameters():
+        if name.startswith("backbone."):
+            p.requires_grad_(_trainable_backbone(name[len("backbone."):], cfg, epoch))
+        else:
+            p.requires_grad_(True)
+
+
+def set_train_mode(model: nn.Module, cfg: Config, epoch: int) -> None:
+    """model.train(), with every frozen backbone module (BN included) back in eval mode."""
+    model.train()
+    for name, m in model.backbone.named_modules():  # per module, not recursive
+        m.training = bool(name) and _trainable_backbone(name + ".", cfg, epoch)
+
+
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
+    """SGD over the trainable parameters: heads at the base LR, the backbone at ``backbone_lr_mult`` times it."""
+    heads = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+    back = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
+    groups: list[dict[str, Any]] = [{"params": heads, "lr_mult": 1.0, "name": "heads"}]
+    if back:
+        groups.append({"params": back, "lr_mult": cfg.train.backbone_lr_mult, "name": "backbone"})
+    t = cfg.train
+    return torch.optim.SGD(groups, lr=t.base_lr, momentum=t.momentum, weight_decay=t.weight_decay)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr * g.get("lr_mult", 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- data
+class StepBatchSampler(Sampler[list[int]]):
+    """Micro-batches of one rank, in step order (see the module docstring for the index layout)."""
+
+    def __init__(self, steps: int, batch: int, accum: int, info: DistInfo, start_step: int = 0):
+        self.steps, self.batch, self.accum, self.info, self.start = steps, batch, accum, info, start_step
+
+    def __len__(self) -> int:
+        return (self.steps - self.start) * self.accum
+
+    def __iter__(self) -> Iterator[list[int]]:
+        g = self.info.world * self.accum * self.batch
+        for s in range(self.start, self.steps):
+            for a in range(self.accum):
+                first = s * g + (self.info.rank * self.accum + a) * self.batch
+                yield list(range(first, first + self.batch))
+
+
+def _loader(ds: PairDataset, sampler: Sampler, workers: int, device: torch.device) -> DataLoader:
+    return DataLoader(ds, batch_sampler=sampler, num_workers=workers, worker_init_fn=worker_init if workers else None,
+                      pin_memory=device.type == "cuda", persistent_workers=False)
+
+
+# --------------------------------------------------------------------------------------------- logging
+def _rewrite_csv(path: Path, fields: list[str], keep_before_epoch: int) -> None:
+    """Create the CSV (header) or drop rows of epochs >= ``keep_before_epoch`` (resume)."""
+    rows = []
+    if path.is_file():
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < keep_before_epoch]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _append_csv(path: Path, fields: list[str], row: dict[str, Any]) -> None:
+    with open(path, "a", newline="") as f:
+        csv.DictWriter(f, fields).writerow(row)
+
+
+def read_log(path: Path) -> list[dict[str, float]]:
+    with open(path, newline="") as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def plot_losses(output: Path) -> None:
+    """``loss.png``: training loss per logged step and validation loss per epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = read_log(output / "log.csv") if (output / "log.csv").is_file() else []
+    val = read_log(output / "val.csv") if (output / "val.csv").is_file() else []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if train:
+        ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, label="train loss")
+        ax.plot([r["step"] for r in train], [r["cls"] for r in train], lw=0.6, alpha=0.6, label="train cls")
+        ax.plot([r["step"] for r in train], [r["reg"] for r in train], lw=0.6, alpha=0.6, label="train reg")
+    if val:
+        ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = output / ".loss.png.tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(output / "loss.png")
+
+
+# -------------------------------------------------------------------------------------------- training
+def _autocast(device: torch.device, cfg: Config):
+    if device.type == "cuda" and cfg.train.amp:
+        dtype = torch.bfloat16 if cfg.train.amp_dtype == "bf16" else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext()
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.device, workers: int) -> dict[str, float]:
+    """Mean loss over the fixed held-out pairs, model in eval mode."""
+    was = model.training
+    model.eval()
+    sums = {"loss": 0.0, "cls": 0.0, "reg": 0.0}
+    n = 0
+    dl = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=False, num_workers=workers,
+                    worker_init_fn=worker_init if workers else None)
+    for batch in dl:
+        batch = _to(batch, device)
+        with _autocast(device, cfg):
+            out = model(batch["template"], batch["search"])
+        lo = siamcan_loss(out, batch, cfg.train.reg_loss, cfg.train.cls_weight, cfg.train.reg_weight,
+                          cfg.train.cen_weight)
+        b = batch["label"].shape[0]
+        sums["loss"] += lo.total.item() * b
+        sums["cls"] += lo.cls.item() * b
+        sums["reg"] += lo.reg.item() * b
+        n += b
+    model.train(was)
+    return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _load_backbone(model: nn.Module, cfg: Config) -> None:
+    if not cfg.train.pretrained_backbone:
+        return
+    if cfg.model.backbone == "resnet50" and not cfg.model.backbone_weights:
+        raise SiamcanError("training siamcan-r50 needs ImageNet ResNet-50 weights: set model.backbone_weights to "
+                           "a file (or train.pretrained_backbone: false to train from scratch)")
+    load_backbone_weights(model.backbone, cfg.model.backbone_weights)
+
+
+def train(cfg: Config, output: str | Path, resume: bool = False, device: str | None = None,
+          workers: int | None = None, progress: bool = True, stop_after_steps: int | None = None) -> dict[str, Any]:
+    """Train ``cfg`` into ``output``; returns a summary dict (rank 0; other ranks get a partial one)."""
+    check_config(cfg)
+    t = cfg.train
+    output = Path(output)
+    info, dev = init_distributed(device)
+    try:
+        return _train(cfg, t, output, resume, dev, info, t.num_workers if workers is None else workers,
+                      progress, stop_after_steps)
+    finally:
+        shutdown(info)
+
+
+def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo, workers: int, progress: bool,
+           stop_after_steps: int | None) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    cfg_dict = config_to_dict(cfg)
+    torch.manual_seed(t.seed)
+    model = build_model(cfg.model)
+    ckpts = list_checkpoints(output) if resume else []
+    if resume and not ckpts and info.main:
+        log.warning("--resume: no checkpoint in %s, starting from scratch", output)
+    if not ckpts:
+        _load_backbone(model, cfg)
+    state: dict[str, Any] = {}
+    if ckpts:
+        state = load_checkpoint(ckpts[-1], model)
+    start_epoch = int(state.get("epoch", -1)) + 1
+    global_step = int(state.get("global_step", 0))
+    model.to(dev)
+
+    train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed)
+    val_ds = PairDataset(t, t.val_datasets, t.val_pairs, t.seed + 1, fixed_epoch=0) \
+        if (t.val_datasets and t.val_pairs > 0) else None
+    per_step = info.world * t.accum_steps * t.batch_size
+    steps = t.pairs_per_epoch // per_step
+    if steps < 1:
+        raise SiamcanError(f"train.pairs_per_epoch ({t.pairs_per_epoch}) is smaller than one global batch "
+                           f"({info.world} rank(s) x {t.accum_steps} accum x {t.batch_size} pairs)")
+
+    if info.main:
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
+        _rewrite_csv(output / "log.csv", LOG_FIELDS, start_epoch)
+        _rewrite_csv(output / "val.csv", VAL_FIELDS, start_epoch)
+        print(f"siamcan train: {cfg.name} on {dev} x{info.world}, {train_ds.summary()}; {t.epochs} epochs x "
+              f"{steps} steps x {per_step} pairs" + (f"; resuming after epoch {start_epoch - 1}" if start_epoch else ""))
+    barrier(info)
+
+    use_scaler = dev.type == "cuda" and t.amp and t.amp_dtype == "fp16"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+
+    opt = None
+    ddp: nn.Module = model
+    run_steps, skipped = 0, 0
+    t_start = time.perf_counter()
+    pairs_done = 0
+    last = {"loss": math.nan, "val_loss": math.nan}
+    for epoch in range(start_epoch, t.epochs):
+        rebuild = opt is None or epoch == t.unfreeze_epoch
+        set_trainable(model, cfg, epoch)
+        if rebuild:
+            opt = build_optimizer(model, cfg)
+            if epoch == start_epoch and state.get("optimizer") and not (epoch == t.unfreeze_epoch):
+                opt.load_state_dict(state["optimizer"])
+            ddp = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None) if info.enabled else model
+        lr = lr_for(t, epoch)
+        set_lr(opt, lr)
+        set_train_mode(model, cfg, epoch)
+        train_ds.set_epoch(epoch)
+        loader = _loader(train_ds, StepBatchSampler(steps, t.batch_size, t.accum_steps, info), workers, dev)
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", disable=not (progress and info.main),
+                   dynamic_ncols=True, leave=False)
+        win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "n": 0}
+        t_win = time.perf_counter()
+        pairs_win = 0
+        it = iter(loader)
+        for step in range(steps):
+            opt.zero_grad(set_to_none=True)
+            bad = False
+            acc = torch.zeros(3, device=dev)
+            for a in range(t.accum_steps):
+                batch = _to(next(it), dev)
+                sync = a == t.accum_steps - 1 or not info.enabled
+                ctx = ddp.no_sync() if (info.enabled and not sync) else contextlib.nullcontext()
+                with ctx:
+                    with _autocast(dev, cfg):
+                        out = ddp(batch["template"], batch["search"])
+                    lo = siamcan_loss(out, batch, t.reg_loss, t.cls_weight, t.reg_weight, t.cen_weight)
+                    vals = torch.stack([lo.total.detach(), lo.cls.detach(), lo.reg.detach()]).float()
+                    flag = torch.tensor([0.0 if bool(torch.isfinite(vals).all()) and vals[0].item() <= t.max_loss
+                                         else 1.0], device=dev)
+                    flag = all_reduce_mean(flag, info)
+                    if flag.item() > 0:
+                        bad = True
+                    if not bad:
+                        scaler.scale(lo.total / t.accum_steps).backward()
+                acc += torch.nan_to_num(vals, nan=0.0, posinf=0.0) / t.accum_steps
+            acc = all_reduce_mean(acc, info)
+            global_step += 1
+            run_steps += 1
+            if bad:
+                skipped += 1
+                opt.zero_grad(set_to_none=True)
+                if info.main:
+                    log.warning("epoch %d step %d: loss not finite or > %g, step skipped", epoch, step, t.max_loss)
+            else:
+                scaler.unscale_(opt)
+                params = [p for g in opt.param_groups for p in g["params"]]
+                torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+            pairs_win += per_step
+            pairs_done += per_step
+            if not bad:
+                for k, v in zip(("loss", "cls", "reg"), acc.tolist()):
+                    win[k] += v
+                win["n"] += 1
+            if info.main and ((step + 1) % t.log_every == 0 or step + 1 == steps):
+                dt = time.perf_counter() - t_win
+                n = max(win["n"], 1)
+                row = {"epoch": epoch, "step": global_step, "loss": win["loss"] / n, "cls": win["cls"] / n,
+                       "reg": win["reg"] / n, "lr": lr, "pairs_per_s": pairs_win / dt if dt > 0 else 0.0}
+                _append_csv(output / "log.csv", LOG_FIELDS, row)
+                last["loss"] = row["loss"]
+                bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{row['pairs_per_s']:.1f}")
+                win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "n": 0}
+                t_win, pairs_win = time.perf_counter(), 0
+            bar.update(1)
+            if stop_after_steps is not None and run_steps >= stop_after_steps:
+                bar.close()
+                raise TrainingInterrupted(f"stopped after {run_steps} steps (test hook)")
+        bar.close()
+        del it, loader
+        # ---------------------------------------------------------------- end of epoch: val, checkpoint
+        if info.main:
+            if val_ds is not None:
+                v = validate(model, val_ds, cfg, dev, workers)
+                _append_csv(output / "val.csv", VAL_FIELDS, {"epoch": epoch, "step": global_step,
+                                                             "val_loss": v["loss"], "val_cls": v["cls"],
+                                                             "val_reg": v["reg"]})
+                last["val_loss"] = v["loss"]
+            set_train_mode(model, cfg, epoch)
+            ck_state = {"epoch": epoch, "global_step": global_step, "optimizer": opt.state_dict(),
+                        "scaler": scaler.state_dict() if use_scaler else {}, "torch_rng": torch.get_rng_state(),
+                        "world": info.world}
+            save_checkpoint(output, epoch, model, ck_state, cfg_dict, t.keep_checkpoints)
+            save_model(model, output / "model.safetensors", config=cfg_dict, extra={"epoch": str(epoch)})
+            plot_losses(output)
+            msg = f"epoch {epoch + 1}/{t.epochs}: loss {last['loss']:.4f}"
+            if val_ds is not None:
+                msg += f", val loss {last['val_loss']:.4f}"
+            print(msg + f", lr {lr:.3g}", flush=True)
+        barrier(info)
+    wall = time.perf_counter() - t_start
+    summary = {"epochs": t.epochs, "started_at_epoch": start_epoch, "steps": run_steps, "skipped_steps": skipped,
+               "final_loss": last["loss"], "final_val_loss": last["val_loss"], "pairs": pairs_done,
+               "pairs_per_s": pairs_done / wall if wall > 0 else 0.0, "seconds": wall,
+               "weights": str(output / "model.safetensors"), "output": str(output)}
+    if info.main:
+        if start_epoch >= t.epochs:
+            print(f"siamcan train: all {t.epochs} epochs already done in {output}")
+        print(f"siamcan train: done: {run_steps} steps ({skipped} skipped) in {wall:.0f} s, "
+              f"{summary['pairs_per_s']:.1f} pairs/s; final loss {last['loss']:.4f}"
+              + (f", val loss {last['val_loss']:.4f}" if val_ds is not None else "")
+              + f"\n  weights: {output / 'model.safetensors'}\n  log: {output / 'log.csv'}, curve: {output / 'loss.png'}"
+              + f"\n  track with: siamcan track VIDEO --init X,Y,W,H --model {output / 'config.yaml'} "
+                f"--weights {output / 'model.safetensors'}")
+    return summary
+
+
+def override(cfg: Config, **train_overrides: Any) -> Config:
+    """A copy of ``cfg`` with some ``train`` keys replaced (None values ignored)."""
+    over = {k: v for k, v in train_overrides.items() if v is not None}
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **over)) if over else cfg

@@ -200,11 +200,13 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike | dict) -> None
     if missing or unexpected or wrong:
         parts = []
         if wrong:
-            parts.append(f"shape mismatch: {', '.join(wrong[:4])}")
+            parts.append(f"{len(wrong)} shape mismatch{'es' if len(wrong) > 1 else ''}: {', '.join(wrong[:4])}"
+                         f"{' ...' if len(wrong) > 4 else ''}")
         if missing:
-            parts.append(f"missing: {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+            parts.append(f"{len(missing)} missing: {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
         if unexpected:
-            parts.append(f"unexpected: {', '.join(unexpected[:4])}{' ...' if len(unexpected) > 4 else ''}")
+            parts.append(f"{len(unexpected)} unexpected: {', '.join(unexpected[:4])}"
+                         f"{' ...' if len(unexpected) > 4 else ''}")
         name = "weights" if isinstance(path, dict) else f"weights file {path}"
         raise SiamcanError(f"{name} does not fit this model ({'; '.join(parts)})")
     sd = {k: v.to(own[k].dtype) for k, v in sd.items()}

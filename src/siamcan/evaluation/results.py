@@ -1,0 +1,103 @@
+"""Result files in the pysot-toolkit layout.
+
+One-pass: ``DIR/<dataset>/<tracker>/<seq>.txt`` (one ``x,y,w,h`` line per frame).
+VOT supervised: ``DIR/<dataset>/<tracker>/baseline/<seq>/<seq>_001.txt`` (``1`` init, ``2`` failure, ``0``
+skipped, else ``x,y,w,h``). ``DIR`` may also point at the dataset level directly (``DIR/<tracker>/...``).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SiamcanError
+from ..fileio import atomic_write_text
+from .datasets import Dataset
+from .metrics import Trajectory
+
+
+def tracker_root(results: Path, dataset: str) -> Path:
+    """``results/<dataset>`` when it exists, else ``results`` itself (already the dataset level)."""
+    return results / dataset if (results / dataset).is_dir() else results
+
+
+def one_pass_path(results: Path, dataset: str, tracker: str, seq: str) -> Path:
+    return results / dataset / tracker / f"{seq}.txt"
+
+
+def vot_path(results: Path, dataset: str, tracker: str, seq: str) -> Path:
+    return results / dataset / tracker / "baseline" / seq / f"{seq}_001.txt"
+
+
+def list_trackers(results: Path, dataset: str) -> list[str]:
+    root = tracker_root(results, dataset)
+    if not root.is_dir():
+        raise SiamcanError(f"results folder not found: {root}")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise SiamcanError(f"no tracker folders in {root}")
+    return names
+
+
+def _split(line: str) -> list[str]:
+    return [t for t in re.split(r"[,\s]+", line.strip()) if t]
+
+
+def read_one_pass(path: Path) -> np.ndarray:
+    """``x,y,w,h`` rows (comma / tab / space separated; 'nan' allowed) -> (N, 4)."""
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = _split(line)
+        try:
+            vals = [float(t) for t in parts]
+        except ValueError:
+            raise SiamcanError(f"{path}:{i}: cannot parse '{line.strip()[:60]}' as numbers") from None
+        if len(vals) != 4:
+            raise SiamcanError(f"{path}:{i}: expected 4 values x,y,w,h, got {len(vals)}")
+        rows.append(vals)
+    return np.array(rows, dtype=float).reshape(-1, 4)
+
+
+def read_vot(path: Path) -> Trajectory:
+    """VOT baseline result -> list of rows ([1] / [2] / [0] codes or 4 / 8 values)."""
+    traj = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            traj.append([float(t) for t in _split(line)])
+        except ValueError:
+            raise SiamcanError(f"{path}:{i}: cannot parse '{line.strip()[:60]}'") from None
+    return traj
+
+
+def load_results(results: Path, dataset: Dataset, tracker: str) -> dict:
+    """Result arrays / trajectories of one tracker, keyed by sequence name (missing files are left out)."""
+    root = tracker_root(results, dataset.name) / tracker
+    if not root.is_dir():
+        raise SiamcanError(f"no results for tracker '{tracker}' in {root.parent}")
+    out = {}
+    for seq in dataset:
+        if dataset.supervised:
+            p = root / "baseline" / seq.name / f"{seq.name}_001.txt"
+            if p.is_file():
+                out[seq.name] = read_vot(p)
+        else:
+            p = root / f"{seq.name}.txt"
+            if p.is_file():
+                out[seq.name] = read_one_pass(p)
+    return out
+
+
+def format_row(row: list[float]) -> str:
+    if len(row) == 1:
+        return str(int(row[0]))
+    return ",".join(f"{v:.4f}" for v in row)
+
+
+def write_rows(path: Path, rows: list[list[float]]) -> None:
+    """Write result rows atomically (complete file or none)."""
+    atomic_write_text(path, "".join(format_row(list(r)) + "\n" for r in rows))

@@ -74,3 +74,33 @@ def human3_30(dev_otb, tmp_path) -> tuple[Path, list[float]]:
     folder = make_image_folder(seq / "img", tmp_path / "human3_30", 30)
     first = (seq / "groundtruth_rect.txt").read_text().splitlines()[0]
     return folder, [float(v) for v in first.replace("\t", ",").split(",")]
+
+
+# ------------------------------------------------------------------ training data generated on the fly (issue 4)
+def _write_otb_sequence(folder: Path, n: int, size: tuple[int, int], rng: np.random.Generator,
+                        gt_name: str = "groundtruth.txt", nan_rows: tuple[int, ...] = ()) -> None:
+    """An OTB-style sequence: noisy frames with a bright moving rectangle, one x,y,w,h line per frame."""
+    import cv2
+
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    h, w = size
+    lines = []
+    for i in range(n):
+        img = rng.integers(0, 120, (h, w, 3), dtype=np.uint8)
+        bw, bh = w // 4, h // 3
+        x, y = 4 + 2 * i, 5 + i
+        img[y:y + bh, x:x + bw] = (40, 200, 240)
+        cv2.imwrite(str(folder / "img" / f"{i + 1:04d}.jpg"), img)
+        lines.append("nan,nan,nan,nan" if i in nan_rows else f"{x},{y},{bw},{bh}")
+    (folder / gt_name).write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def otb_train_data(tmp_path) -> Path:
+    """tmp OTB-layout training set: 3 sequences of 6 small frames (one with a nan row)."""
+    rng = np.random.default_rng(7)
+    root = tmp_path / "otb"
+    _write_otb_sequence(root / "seqA", 6, (48, 64), rng)
+    _write_otb_sequence(root / "seqB", 6, (60, 50), rng, nan_rows=(2,))
+    _write_otb_sequence(root / "group" / "seqC", 5, (40, 72), rng, gt_name="groundtruth_rect.txt")
+    return root

@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..fileio import parse_box, write_boxes
     from ..tracking.sources import FrameSource
+    from ..tracking.tracker import check_box
     from ..tracking.video import VideoWriter
     from ..zoo import Tracker
 
@@ -31,10 +32,13 @@ def run(args: argparse.Namespace) -> int:
     if len(box) != 4:
         raise SiamcanError(f"--init needs 4 values X,Y,W,H, got {len(box)}")
     source = FrameSource(args.source)
+    check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
     output = Path(args.output) if args.output else Path(f"{Path(args.source).stem or 'track'}.boxes.txt")
-    tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend)
     if output.is_dir():
         raise SiamcanError(f"--output {output} is a folder, expected a file name")
+    if args.save_video and Path(args.save_video).is_dir():
+        raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
+    tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend)
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
     boxes, carried = [], []
     t_track = 0.0

@@ -104,3 +104,19 @@ def otb_train_data(tmp_path) -> Path:
     _write_otb_sequence(root / "seqB", 6, (60, 50), rng, nan_rows=(2,))
     _write_otb_sequence(root / "group" / "seqC", 5, (40, 72), rng, gt_name="groundtruth_rect.txt")
     return root
+
+
+@pytest.fixture(scope="session")
+def dev_vot(shared_data) -> Path:
+    p = shared_data / "dev" / "vot-format"
+    if not p.is_dir():
+        pytest.skip("dev/vot-format not in shared data")
+    return p
+
+
+@pytest.fixture(scope="session")
+def nanotrack_v2(shared_data) -> Path:
+    p = shared_data / "baselines" / "nanotrack" / "nanotrackv2"
+    if not (p / "nanotrack_backbone_sim.onnx").is_file():
+        pytest.skip("NanoTrack v2 ONNX files not in shared data")
+    return p

@@ -1,0 +1,61 @@
+"""``siamcan eval DATASET --format FMT``: run a tracker on every sequence of a benchmark and write pysot-layout
+result files (one-pass, or the VOT supervised protocol for VOT data); resumable, parallel over sequences."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import SiamcanError
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    from ..evaluation.datasets import FORMATS
+
+    p.add_argument("dataset", help="dataset folder (or the annotation .json for --format json)")
+    p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
+    p.add_argument("--root", default=None, help="image root for --format json when the JSON is not inside it")
+    p.add_argument("--tracker", default="siamcan", choices=("siamcan", "nanotrack"), help="tracker to run")
+    p.add_argument("--model", default=None, help="siamcan model name (siamcan-lite, siamcan-r50) or config .yaml")
+    p.add_argument("--weights", default=None, help="siamcan model weights (.safetensors or .pth)")
+    p.add_argument("--benchmark", default=None,
+                   help="hyper-parameter set of the model config (e.g. VOT2018, OTB100); default: none")
+    p.add_argument("--nanotrack-dir", default=None,
+                   help="folder with nanotrack_backbone_sim.onnx + nanotrack_head_sim.onnx "
+                        "(default ../shared/data/baselines/nanotrack/nanotrackv2)")
+    p.add_argument("--name", default=None, help="tracker name in the results folder (default: model name)")
+    p.add_argument("--results", default="results", help="results folder (default ./results)")
+    p.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="only these sequences")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (one torch thread each)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (siamcan only)")
+
+
+def default_name(args: argparse.Namespace) -> str:
+    if args.name:
+        return args.name
+    if args.tracker == "nanotrack":
+        return "NanoTrackV2"
+    if args.model:
+        return Path(args.model).stem if str(args.model).endswith((".yaml", ".yml")) else str(args.model)
+    from ..zoo import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation.datasets import load_dataset
+    from ..evaluation.runner import TrackerSpec, build_tracker, evaluate
+
+    if args.workers < 1:
+        raise SiamcanError(f"--workers must be >= 1, got {args.workers}")
+    dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
+    spec = TrackerSpec(kind=args.tracker, model=args.model, weights=args.weights, device=args.device,
+                       benchmark=args.benchmark, nanotrack_dir=args.nanotrack_dir)
+    if args.workers > 1:
+        build_tracker(spec)  # fail fast (bad model / weights / ONNX path) before starting the pool
+    name = default_name(args)
+    summary = evaluate(dataset, spec, name, Path(args.results), workers=args.workers)
+    protocol = "VOT supervised (baseline)" if dataset.supervised else "one-pass"
+    print(f"{name} on {dataset.name} ({protocol}): {summary.sequences} sequence(s) run, "
+          f"{summary.skipped} already done; {summary.frames} frames at {summary.fps:.1f} frames/s per process "
+          f"({summary.wall_fps:.1f} frames/s overall); results: {summary.output}")
+    return 0

@@ -1,0 +1,54 @@
+"""``siamcan report DATASET --format FMT --results DIR``: benchmark metrics of result files (pysot layout), as a
+table, a JSON file and success / precision plots."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    from ..evaluation.datasets import FORMATS
+
+    p.add_argument("dataset", help="dataset folder (or the annotation .json for --format json)")
+    p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
+    p.add_argument("--root", default=None, help="image root for --format json (VOT image sizes)")
+    p.add_argument("--results", required=True, help="results folder (DIR/<dataset>/<tracker>/... or DIR/<tracker>)")
+    p.add_argument("--trackers", nargs="+", default=None, metavar="NAME", help="trackers (default: all found)")
+    p.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="only these sequences")
+    p.add_argument("--json", default=None, metavar="OUT.json", help="write the metrics as JSON")
+    p.add_argument("--plot", default=None, metavar="OUT.png", help="success + precision plots (one-pass)")
+    p.add_argument("--vot-year", default=None, help="EAO interval: 2016, 2018 or 2019 (default: from the name)")
+    p.add_argument("--attributes", action="store_true", help="also print the per-attribute / per-tag table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation.datasets import load_dataset
+    from ..evaluation.report import format_table, plot_curves, public, score_trackers
+    from ..fileio import atomic_write_text
+
+    dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
+    report = score_trackers(dataset, Path(args.results), args.trackers, args.vot_year)
+    print(format_table(report, dataset.supervised))
+    if args.attributes:
+        _print_attributes(report, dataset.supervised)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(public(report), indent=2) + "\n")
+        print(f"metrics: {args.json}")
+    if args.plot:
+        plot_curves(report, Path(args.plot))
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def _print_attributes(report: dict, supervised: bool) -> None:
+    for name, attrs in report["_attributes"].items():
+        if not attrs:
+            print(f"{name}: no attributes / tags in this dataset")
+            continue
+        print(f"{name} per {'tag (EAO)' if supervised else 'attribute (AUC / P@20, sequences)'}:")
+        for attr, value in attrs.items():
+            if supervised:
+                print(f"  {attr:<16} {value:.3f}")
+            else:
+                print(f"  {attr:<16} {value['success_auc']:.3f} / {value['precision']:.3f}  ({value['sequences']})")

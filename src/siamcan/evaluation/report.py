@@ -1,0 +1,103 @@
+"""Scores of several trackers' result files on one dataset: JSON-ready summaries, a text table and plots."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SiamcanError
+from . import metrics as M
+from .datasets import Dataset
+from .results import list_trackers, load_results
+
+
+def vot_year(dataset: Dataset, year: str | None) -> str:
+    """The EAO range key: ``--vot-year`` (2016 / VOT2016 ...) or the year in the dataset name, else VOT2018."""
+    if year:
+        key = year if str(year).upper().startswith("VOT") else f"VOT{year}"
+        if key.upper() not in M.EAO_RANGES:
+            raise SiamcanError(f"unknown --vot-year {year} (have {', '.join(M.EAO_RANGES)})")
+        return key.upper()
+    return next((k for k in M.EAO_RANGES if k.lower() in dataset.name.lower()), "VOT2018")
+
+
+def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None = None,
+                   year: str | None = None) -> dict:
+    """``{"dataset", "trackers": {name: summary}}`` plus, under ``"_curves"`` / ``"_attributes"``, the
+    per-tracker mean curves and per-attribute breakdowns (removed before writing the JSON)."""
+    names = trackers or list_trackers(results, dataset.name)
+    out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}}
+    for name in names:
+        res = load_results(results, dataset, name)
+        if not res:
+            raise SiamcanError(f"tracker '{name}' has no result file for any sequence of {dataset.name}")
+        if dataset.supervised:
+            missing = [s.name for s in dataset if s.name not in res]
+            if missing:
+                raise SiamcanError(f"tracker '{name}': {len(missing)} sequence(s) without results "
+                                   f"(e.g. {missing[0]}); run siamcan eval to finish them")
+            key = vot_year(dataset, year)
+            scores = [M.score_vot(s, res[s.name]) for s in dataset]
+            out["trackers"][name] = M.summarize_vot(scores, key)
+            out["_attributes"][name] = M.vot_per_tag(scores, key)
+        else:
+            scores = M.score_dataset_one_pass(dataset, res)
+            out["trackers"][name] = M.summarize_one_pass(scores)
+            out["_curves"][name] = (np.mean([s.success for s in scores], axis=0),
+                                    np.mean([s.precision for s in scores], axis=0))
+            out["_attributes"][name] = M.per_attribute(scores)
+    return out
+
+
+def public(report: dict) -> dict:
+    """The report without its private (underscore) entries, as written to ``--json``."""
+    return {k: v for k, v in report.items() if not k.startswith("_")}
+
+
+def format_table(report: dict, supervised: bool) -> str:
+    """A fixed-width text table, best first."""
+    rows = report["trackers"]
+    if supervised:
+        head = f"{'tracker':<24} {'EAO':>7} {'A':>7} {'R':>7} {'fail':>6} {'seqs':>5}"
+        order = sorted(rows, key=lambda n: -np.nan_to_num(rows[n]["eao"], nan=-1))
+        lines = [f"{n:<24} {rows[n]['eao']:7.3f} {rows[n]['accuracy']:7.3f} {rows[n]['robustness']:7.3f} "
+                 f"{rows[n]['failures']:6d} {rows[n]['sequences']:5d}" for n in order]
+    else:
+        head = f"{'tracker':<24} {'AUC':>7} {'P@20':>7} {'NP@0.2':>7} {'seqs':>5}"
+        order = sorted(rows, key=lambda n: -rows[n]["success_auc"])
+        lines = [f"{n:<24} {rows[n]['success_auc']:7.3f} {rows[n]['precision']:7.3f} "
+                 f"{rows[n]['norm_precision']:7.3f} {rows[n]['sequences']:5d}" for n in order]
+    title = f"{report['dataset']}"
+    return "\n".join([title, head, "-" * len(head), *lines])
+
+
+def plot_curves(report: dict, path: Path) -> None:
+    """Success and precision plots side by side (OTB-paper style, legend with AUC / P@20, best first)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = report["_curves"]
+    if not curves:
+        raise SiamcanError("--plot needs one-pass results (success / precision curves); VOT has none")
+    fig, (ax_s, ax_p) = plt.subplots(1, 2, figsize=(12, 5))
+    rows = report["trackers"]
+    for name in sorted(curves, key=lambda n: -rows[n]["success_auc"]):
+        ax_s.plot(M.SUCCESS_THRESHOLDS, curves[name][0], lw=2, label=f"{name} [{rows[name]['success_auc']:.3f}]")
+    for name in sorted(curves, key=lambda n: -rows[n]["precision"]):
+        ax_p.plot(M.PRECISION_THRESHOLDS, curves[name][1], lw=2, label=f"{name} [{rows[name]['precision']:.3f}]")
+    ax_s.set(title=f"Success plots of OPE on {report['dataset']}", xlabel="Overlap threshold",
+             ylabel="Success rate", xlim=(0, 1), ylim=(0, 1.02))
+    ax_p.set(title=f"Precision plots of OPE on {report['dataset']}", xlabel="Location error threshold (px)",
+             ylabel="Precision", xlim=(0, 50), ylim=(0, 1.02))
+    ax_p.axvline(20, color="0.6", ls=":", lw=1)
+    for ax in (ax_s, ax_p):
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="lower left" if ax is ax_s else "lower right", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,213 @@
+"""Run a tracker over a benchmark: one-pass or the VOT supervised protocol, parallel over sequences, resumable.
+
+Trackers are described by a picklable :class:`TrackerSpec` and built inside each worker process.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import SiamcanError
+from .datasets import Dataset, Sequence
+from .geometry import region_overlaps_raster
+from .results import one_pass_path, vot_path, write_rows
+
+REINIT_SKIP = 5  # VOT: re-initialise 5 frames after a failure
+
+
+class FrameTracker(Protocol):
+    def init(self, frame: np.ndarray, box: list[float]) -> None: ...
+
+    def update(self, frame: np.ndarray) -> tuple[list[float], float]: ...
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """What to build: ``kind`` 'siamcan' (model / weights / device / benchmark) or 'nanotrack' (ONNX dir)."""
+
+    kind: str = "siamcan"
+    model: str | None = None
+    weights: str | None = None
+    device: str | None = None
+    benchmark: str | None = None
+    nanotrack_dir: str | None = None
+
+
+class NanoTrack:
+    """OpenCV's ``cv2.TrackerNano`` (NanoTrack v2 ONNX) behind the ``init`` / ``update`` interface."""
+
+    def __init__(self, model_dir: str | os.PathLike) -> None:
+        import cv2
+
+        d = Path(model_dir)
+        backbone, head = d / "nanotrack_backbone_sim.onnx", d / "nanotrack_head_sim.onnx"
+        for f in (backbone, head):
+            if not f.is_file():
+                raise SiamcanError(f"NanoTrack model file not found: {f} (set --nanotrack-dir)")
+        if not hasattr(cv2, "TrackerNano_create"):
+            raise SiamcanError("this OpenCV build has no cv2.TrackerNano (install opencv-python-headless>=4.7)")
+        self._params = cv2.TrackerNano_Params()
+        self._params.backbone = str(backbone)
+        self._params.neckhead = str(head)
+        self._tracker = None
+        self._create = cv2.TrackerNano_create
+
+    def init(self, frame: np.ndarray, box: list[float]) -> None:
+        x, y, w, h = (int(round(v)) for v in box)
+        self._tracker = self._create(self._params)
+        self._tracker.init(frame, (x, y, max(1, w), max(1, h)))
+
+    def update(self, frame: np.ndarray) -> tuple[list[float], float]:
+        _, box = self._tracker.update(frame)
+        return [float(v) for v in box], float(self._tracker.getTrackingScore())
+
+
+def default_nanotrack_dir() -> Path:
+    """``$SIAMCAN_SHARED_DATA/baselines/nanotrack/nanotrackv2``, else ``../shared/data/...`` from the working
+    directory, else beside the source checkout."""
+    tail = Path("baselines") / "nanotrack" / "nanotrackv2"
+    candidates = []
+    if os.environ.get("SIAMCAN_SHARED_DATA"):
+        candidates.append(Path(os.environ["SIAMCAN_SHARED_DATA"]) / tail)
+    candidates.append(Path("..") / "shared" / "data" / tail)
+    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data" / tail)
+    return next((c for c in candidates if c.is_dir()), candidates[-1])
+
+
+def build_tracker(spec: TrackerSpec) -> FrameTracker:
+    if spec.kind == "nanotrack":
+        return NanoTrack(spec.nanotrack_dir or default_nanotrack_dir())
+    if spec.kind == "siamcan":
+        from ..zoo import Tracker
+
+        return Tracker.from_pretrained(spec.model, weights=spec.weights, device=spec.device,
+                                       benchmark=spec.benchmark)
+    raise SiamcanError(f"unknown --tracker '{spec.kind}' (siamcan, nanotrack)")
+
+
+def run_one_pass(tracker: FrameTracker, seq: Sequence) -> list[list[float]]:
+    """Init on frame 0 with the ground-truth box, then one box per frame."""
+    boxes = [seq.init_box(0)]
+    tracker.init(seq.frame(0), boxes[0])
+    for i in range(1, len(seq)):
+        box, _ = tracker.update(seq.frame(i))
+        boxes.append([float(v) for v in box])
+    return boxes
+
+
+def run_supervised(tracker: FrameTracker, seq: Sequence) -> list[list[float]]:
+    """VOT baseline protocol: code 1 on (re-)init, 2 when the overlap with the ground-truth region drops to 0,
+    then 0 for the skipped frames until re-initialisation 5 frames later (frames are not decoded while skipped)."""
+    rows: list[list[float]] = []
+    next_init = 0
+    bounds = None
+    for i in range(len(seq)):
+        if i < next_init:
+            rows.append([0])
+            continue
+        frame = seq.frame(i)
+        if bounds is None:
+            bounds = (frame.shape[1], frame.shape[0])
+        if i == next_init:
+            tracker.init(frame, seq.init_box(i))
+            rows.append([1])
+            continue
+        box, _ = tracker.update(frame)
+        box = [float(v) for v in box]
+        overlap = region_overlaps_raster(np.array([box]), seq.gt[i:i + 1], bounds)[0]
+        if overlap > 0:
+            rows.append(box)
+        else:
+            rows.append([2])
+            next_init = i + REINIT_SKIP
+    return rows
+
+
+def result_path(results: Path, dataset: Dataset, tracker_name: str, seq: Sequence) -> Path:
+    if dataset.supervised:
+        return vot_path(results, dataset.name, tracker_name, seq.name)
+    return one_pass_path(results, dataset.name, tracker_name, seq.name)
+
+
+_WORKER_TRACKER: FrameTracker | None = None
+
+
+def _worker_init(spec: TrackerSpec, threads: int) -> None:
+    global _WORKER_TRACKER
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    _WORKER_TRACKER = build_tracker(spec)
+
+
+def _run_task(seq: Sequence, supervised: bool, out: Path) -> tuple[str, int, float]:
+    """Track one sequence with this process's tracker, write its result file; -> (name, frames, seconds)."""
+    assert _WORKER_TRACKER is not None
+    t0 = time.perf_counter()
+    rows = run_supervised(_WORKER_TRACKER, seq) if supervised else run_one_pass(_WORKER_TRACKER, seq)
+    seconds = time.perf_counter() - t0
+    write_rows(out, rows)
+    return seq.name, len(seq), seconds
+
+
+@dataclass
+class RunSummary:
+    sequences: int
+    skipped: int
+    frames: int
+    seconds: float  # tracking time summed over sequences (per-process speed)
+    wall: float     # elapsed time of the whole run
+    output: Path
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of one tracker process."""
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def wall_fps(self) -> float:
+        """Throughput of the whole run (all workers)."""
+        return self.frames / self.wall if self.wall > 0 else float("nan")
+
+
+def evaluate(dataset: Dataset, spec: TrackerSpec, tracker_name: str, results: Path, workers: int = 1,
+             progress: bool = True) -> RunSummary:
+    """Run ``spec`` on every sequence without a result file yet; ``workers`` > 1 uses a process pool (one
+    torch thread per worker). Returns the totals (frames / tracking seconds over the sequences run now)."""
+    from tqdm import tqdm
+
+    todo = [s for s in dataset if not result_path(results, dataset, tracker_name, s).is_file()]
+    skipped = len(dataset) - len(todo)
+    out_dir = results / dataset.name / tracker_name
+    frames, seconds = 0, 0.0
+    t_start = time.perf_counter()
+    bar = tqdm(total=sum(len(s) for s in todo), unit="frame", desc=f"{tracker_name} on {dataset.name}",
+               disable=not progress)
+    try:
+        if workers <= 1:
+            _worker_init(spec, 0)
+            for seq in todo:
+                _, n, sec = _run_task(seq, dataset.supervised, result_path(results, dataset, tracker_name, seq))
+                frames, seconds = frames + n, seconds + sec
+                bar.update(n)
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                     initargs=(spec, 1)) as pool:
+                futures = [pool.submit(_run_task, seq, dataset.supervised,
+                                       result_path(results, dataset, tracker_name, seq)) for seq in todo]
+                for fut in as_completed(futures):
+                    _, n, sec = fut.result()
+                    frames, seconds = frames + n, seconds + sec
+                    bar.update(n)
+    finally:
+        bar.close()
+    return RunSummary(len(todo), skipped, frames, seconds, time.perf_counter() - t_start, out_dir)

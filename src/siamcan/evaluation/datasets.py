@@ -209,10 +209,10 @@ def read_otb(root: Path) -> Dataset:
         for name, gt_path in named:
             gt = read_annotation(gt_path)
             seq_frames = frames
-            if d.name in OTB_FRAME_RANGES and len(gt) != len(frames):
+            if d.name in OTB_FRAME_RANGES and len(frames) >= OTB_FRAME_RANGES[d.name][1]:
                 first, last = OTB_FRAME_RANGES[d.name]
                 seq_frames = frames[first - 1:last]
-                if len(gt) == last:  # annotation starts at image 1 (Tiger1): drop the leading rows
+                if len(gt) == last and first > 1:  # annotation starts at image 1 (Tiger1): drop leading rows
                     gt = gt[first - 1:]
             _check_counts(name, gt, seq_frames, gt_path)
             seqs.append(_make_sequence(name, seq_frames, gt))

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -91,23 +91,29 @@ def build_tracker(spec: TrackerSpec) -> FrameTracker:
     raise SiamcanError(f"unknown --tracker '{spec.kind}' (siamcan, nanotrack)")
 
 
-def run_one_pass(tracker: FrameTracker, seq: Sequence) -> list[list[float]]:
-    """Init on frame 0 with the ground-truth box, then one box per frame."""
+def run_one_pass(tracker: FrameTracker, seq: Sequence, tick: Callable[[], object] | None = None
+                 ) -> list[list[float]]:
+    """Init on frame 0 with the ground-truth box, then one box per frame (``tick`` is called per frame)."""
     boxes = [seq.init_box(0)]
     tracker.init(seq.frame(0), boxes[0])
     for i in range(1, len(seq)):
         box, _ = tracker.update(seq.frame(i))
         boxes.append([float(v) for v in box])
+        if tick is not None:
+            tick()
     return boxes
 
 
-def run_supervised(tracker: FrameTracker, seq: Sequence) -> list[list[float]]:
+def run_supervised(tracker: FrameTracker, seq: Sequence, tick: Callable[[], object] | None = None
+                   ) -> list[list[float]]:
     """VOT baseline protocol: code 1 on (re-)init, 2 when the overlap with the ground-truth region drops to 0,
     then 0 for the skipped frames until re-initialisation 5 frames later (frames are not decoded while skipped)."""
     rows: list[list[float]] = []
     next_init = 0
     bounds = None
     for i in range(len(seq)):
+        if tick is not None and i:
+            tick()
         if i < next_init:
             rows.append([0])
             continue
@@ -140,18 +146,24 @@ _WORKER_TRACKER: FrameTracker | None = None
 
 def _worker_init(spec: TrackerSpec, threads: int) -> None:
     global _WORKER_TRACKER
-    if threads:
+    if threads and spec.kind == "siamcan":
         import torch
 
         torch.set_num_threads(threads)
+    elif threads:
+        import cv2
+
+        cv2.setNumThreads(threads)
     _WORKER_TRACKER = build_tracker(spec)
 
 
-def _run_task(seq: Sequence, supervised: bool, out: Path) -> tuple[str, int, float]:
+def _run_task(seq: Sequence, supervised: bool, out: Path, tick: Callable[[], object] | None = None
+              ) -> tuple[str, int, float]:
     """Track one sequence with this process's tracker, write its result file; -> (name, frames, seconds)."""
     assert _WORKER_TRACKER is not None
     t0 = time.perf_counter()
-    rows = run_supervised(_WORKER_TRACKER, seq) if supervised else run_one_pass(_WORKER_TRACKER, seq)
+    run = run_supervised if supervised else run_one_pass
+    rows = run(_WORKER_TRACKER, seq, tick)
     seconds = time.perf_counter() - t0
     write_rows(out, rows)
     return seq.name, len(seq), seconds
@@ -194,9 +206,10 @@ def evaluate(dataset: Dataset, spec: TrackerSpec, tracker_name: str, results: Pa
         if workers <= 1:
             _worker_init(spec, 0)
             for seq in todo:
-                _, n, sec = _run_task(seq, dataset.supervised, result_path(results, dataset, tracker_name, seq))
+                bar.update(1)  # the init frame
+                _, n, sec = _run_task(seq, dataset.supervised, result_path(results, dataset, tracker_name, seq),
+                                      bar.update)
                 frames, seconds = frames + n, seconds + sec
-                bar.update(n)
         else:
             import multiprocessing as mp
 

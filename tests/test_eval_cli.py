@@ -1,0 +1,90 @@
+"""End-to-end ``siamcan eval`` + ``siamcan report`` on a few real frames copied into tmp_path."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from siamcan.cli.main import main
+
+FRAMES = 6
+
+
+def _cut_otb(src: Path, dst: Path, names: list[str], n: int = FRAMES) -> Path:
+    for name in names:
+        (dst / name / "img").mkdir(parents=True)
+        for f in sorted((src / name / "img").iterdir())[:n]:
+            shutil.copy(f, dst / name / "img" / f.name)
+        lines = (src / name / "groundtruth_rect.txt").read_text().splitlines()[:n]
+        (dst / name / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
+    return dst
+
+
+def test_eval_and_report_siamcan_and_nanotrack(dev_otb, nanotrack_v2, tmp_path, capsys):
+    data = _cut_otb(dev_otb, tmp_path / "mini", ["dog", "parkour"])
+    results = tmp_path / "results"
+    assert main(["eval", str(data), "--format", "otb", "--model", "siamcan-lite", "--sequences", "dog",
+                 "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "1 sequence(s) run" in out and str(results / "mini" / "siamcan-lite") in out
+    boxes = (results / "mini" / "siamcan-lite" / "dog.txt").read_text().splitlines()
+    assert len(boxes) == FRAMES
+    # resumable: a finished sequence is not run again
+    assert main(["eval", str(data), "--format", "otb", "--model", "siamcan-lite", "--sequences", "dog",
+                 "--results", str(results)]) == 0
+    assert "0 sequence(s) run, 1 already done" in capsys.readouterr().out
+    assert main(["eval", str(data), "--format", "otb", "--tracker", "nanotrack", "--nanotrack-dir",
+                 str(nanotrack_v2), "--results", str(results), "--workers", "2"]) == 0
+    assert (results / "mini" / "NanoTrackV2" / "parkour.txt").is_file()
+    capsys.readouterr()
+
+    out_json, out_png = tmp_path / "m.json", tmp_path / "m.png"
+    assert main(["report", str(data), "--format", "otb", "--results", str(results), "--sequences", "dog",
+                 "--json", str(out_json), "--plot", str(out_png)]) == 0
+    table = capsys.readouterr().out
+    assert "NanoTrackV2" in table and "siamcan-lite" in table
+    report = json.loads(out_json.read_text())
+    assert report["dataset"] == "mini"
+    assert set(report["trackers"]) == {"NanoTrackV2", "siamcan-lite"}
+    for row in report["trackers"].values():
+        assert set(row) == {"success_auc", "precision", "norm_precision", "sequences"}
+        assert 0 <= row["success_auc"] <= 1 and row["sequences"] == 1
+    assert report["trackers"]["NanoTrackV2"]["success_auc"] > 0.3  # a real tracker on 6 easy frames
+    assert out_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_vot_supervised_and_report(dev_vot, nanotrack_v2, tmp_path, capsys):
+    data = tmp_path / "vot-mini"
+    (data / "ball1" / "color").mkdir(parents=True)
+    for f in sorted((dev_vot / "ball1" / "color").iterdir())[:12]:
+        shutil.copy(f, data / "ball1" / "color" / f.name)
+    gt = (dev_vot / "ball1" / "groundtruth.txt").read_text().splitlines()[:12]
+    (data / "ball1" / "groundtruth.txt").write_text("\n".join(gt) + "\n")
+    (data / "list.txt").write_text("ball1\n")
+    results = tmp_path / "results"
+    assert main(["eval", str(data), "--format", "vot", "--tracker", "nanotrack", "--nanotrack-dir",
+                 str(nanotrack_v2), "--results", str(results)]) == 0
+    lines = (results / "vot-mini" / "NanoTrackV2" / "baseline" / "ball1" / "ball1_001.txt").read_text().split()
+    assert len(lines) == 12 and lines[0] == "1"
+    capsys.readouterr()
+    out_json = tmp_path / "vot.json"
+    assert main(["report", str(data), "--format", "vot", "--results", str(results), "--json", str(out_json),
+                 "--vot-year", "2019"]) == 0
+    row = json.loads(out_json.read_text())["trackers"]["NanoTrackV2"]
+    assert set(row) == {"eao", "accuracy", "robustness", "failures", "sequences"}
+    assert row["failures"] == lines.count("2")
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing"), "--format", "otb", "--results", str(tmp_path)]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path), "--format", "otb", "--workers", "0"]) == 2
+
+
+@pytest.mark.parametrize("argv", [["eval", "--help"], ["report", "--help"]])
+def test_help(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 0 and "--format" in capsys.readouterr().out

@@ -19,6 +19,9 @@ def draw_box(frame: np.ndarray, box, color=(0, 255, 0), thickness: int = 2, labe
     return out
 
 
+GIF_MAX_SIDE = 320
+
+
 class VideoWriter:
     """Annotated output video; ``.gif`` goes through Pillow, anything else through OpenCV (mp4v).
 
@@ -42,9 +45,12 @@ class VideoWriter:
         if gt is not None:
             img = draw_box(img, gt, (255, 128, 0), 1)
         img = draw_box(img, box, (0, 0, 255) if carried else (0, 255, 0))
-        if self.gif:
+        if self.gif:  # GIFs are for looking at: at most GIF_MAX_SIDE px, 64-colour palette, a few MB
             from PIL import Image
-            self.frames.append(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)))
+            scale = GIF_MAX_SIDE / max(img.shape[:2])
+            if scale < 1:
+                img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            self.frames.append(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)).quantize(64))
             return
         if self.writer is None:
             h, w = img.shape[:2]

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,11 +81,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def _pickle_reason(err: Exception) -> str:
     """The informative line of torch's weights-only unpickler error (e.g. 'Unsupported global: GLOBAL posix.system')."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    for ln in lines:
-        if ln.lower().startswith(("trying to load unsupported", "unsupported")):
-            return ln.rstrip(".")[:200]
-    return "not a plain tensor dict"
+    m = re.search(r"(?:Trying to load )?[Uu]nsupported .*?(?=\.(?:\s|$)|$)", str(err), re.MULTILINE)
+    return m.group(0).strip()[:200] if m else "not a plain tensor dict"
 
 
 def _strip(key: str) -> str:

@@ -1,0 +1,110 @@
+"""Interrupting ``siamcan track`` (SIGTERM / Ctrl-C) loses nothing finished: outputs are complete or absent (issue 7)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from siamcan.fileio import atomic_write_text, read_boxes, write_boxes
+from siamcan.tracking.sources import list_images
+from siamcan.tracking.video import VideoWriter
+
+
+def _long_folder(dev_otb: Path, dst: Path, n: int) -> tuple[Path, str]:
+    """``n`` frames of symlinks cycling over Human3 (long enough that tracking is still running when killed)."""
+    seq = dev_otb / "Human3"
+    imgs = list_images(seq / "img")
+    dst.mkdir()
+    for i in range(n):
+        (dst / f"{i + 1:05d}.jpg").symlink_to(imgs[i % len(imgs)])
+    init = (seq / "groundtruth_rect.txt").read_text().splitlines()[0]
+    return dst, init
+
+
+def _start_and_signal(folder: Path, init: str, out: Path, video: Path, sig: int) -> tuple[int, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", str(folder), "--init", init,
+                             "--output", str(out), "--save-video", str(video), "--device", "cpu",
+                             "--backend", "eager"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    chunks: list[bytes] = []
+    progressed = threading.Event()
+
+    def reader() -> None:
+        assert proc.stderr is not None
+        while True:
+            b = proc.stderr.read1(4096) if hasattr(proc.stderr, "read1") else proc.stderr.read(1)
+            if not b:
+                break
+            chunks.append(b)
+            if b"frame" in b"".join(chunks)[-2000:] and b"track:" in b"".join(chunks):
+                progressed.set()
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    assert progressed.wait(120), b"".join(chunks).decode(errors="replace")
+    time.sleep(1.0)  # some frames tracked, far from finished
+    proc.send_signal(sig)
+    rc = proc.wait(120)
+    t.join(10)
+    return rc, b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_track_leaves_complete_or_no_outputs(dev_otb, tmp_path, sig):
+    folder, init = _long_folder(dev_otb, tmp_path / "seq", 1500)
+    out, video = tmp_path / "boxes.txt", tmp_path / "out.mp4"
+    rc, err = _start_and_signal(folder, init, out, video, sig)
+    assert rc == 130, err  # handled like Ctrl-C, not killed
+    assert "interrupted" in err and "Traceback" not in err
+    # never a partial file: absent, or (had it finished) complete
+    if out.exists():
+        assert read_boxes(out).shape == (1500, 4)
+    assert not video.exists()  # the partial video was dropped
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left behind
+
+
+# ------------------------------------------------------------------------------ atomic writes
+class Boom(KeyboardInterrupt):
+    pass
+
+
+def test_atomic_write_interrupted_keeps_old_content(tmp_path, monkeypatch):
+    target = tmp_path / "r.txt"
+    write_boxes(target, [[1, 2, 3, 4]])
+    old = target.read_text()
+
+    def interrupted_fsync(fd: int) -> None:
+        raise Boom
+
+    monkeypatch.setattr(os, "fsync", interrupted_fsync)
+    with pytest.raises(Boom):
+        atomic_write_text(target, "partial\n" * 1000)
+    assert target.read_text() == old
+    with pytest.raises(Boom):
+        atomic_write_text(tmp_path / "new.txt", "x")
+    assert not (tmp_path / "new.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif"])
+def test_video_writer_is_atomic(tmp_path, suffix):
+    frame = np.zeros((48, 64, 3), np.uint8)
+    path = tmp_path / f"v{suffix}"
+    w = VideoWriter(str(path), 10)
+    for _ in range(3):
+        w.write(frame, [5, 5, 10, 10])
+    assert not path.exists()  # nothing at the target until the video is complete
+    w.close()
+    assert path.exists() and path.stat().st_size > 0
+    aborted = VideoWriter(str(tmp_path / f"a{suffix}"), 10)
+    aborted.write(frame, [5, 5, 10, 10])
+    aborted.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]

@@ -1,0 +1,76 @@
+"""``siamcan tune DATASET --format FMT``: search window influence, penalty k and lr for a model on a dataset."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="dataset folder (or pysot JSON file with --format json)")
+    p.add_argument("--format", default="otb", help="otb, uav123, lasot, got10k, vot, json (default: otb)")
+    p.add_argument("--root", default=None, help="image root for --format json")
+    p.add_argument("--model", default=None, help="model name or config .yaml (default: siamcan-lite)")
+    p.add_argument("--weights", default=None, help="model weights")
+    p.add_argument("--device", default=None)
+    p.add_argument("--trials", type=int, default=40, help="number of trials (default: 40)")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed (default: 0)")
+    p.add_argument("--sequences", nargs="+", default=None, help="only these sequences")
+    p.add_argument("--max-frames", type=int, default=None, help="use at most N frames of each sequence")
+    p.add_argument("--vot-year", default="VOT2018", help="EAO interval for VOT datasets (default: VOT2018)")
+    p.add_argument("--benchmark", default=None,
+                   help="write the result under benchmarks.<KEY> instead of the default tracker section")
+    p.add_argument("--write-config", default=None, metavar="OUT.yaml",
+                   help="write the model's config with the tuned values to this file")
+    p.add_argument("--log", default=None, metavar="TRIALS.csv", help="write every trial to a CSV file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import yaml
+    from tqdm import tqdm
+
+    from ..config import config_to_dict
+    from ..errors import SiamcanError
+    from ..evaluation.datasets import load_dataset
+    from ..fileio import atomic_write_text
+    from ..tuning import tune
+    from ..zoo import load_model, make_engine
+
+    if args.trials < 1:
+        raise SiamcanError("--trials must be at least 1")
+    dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
+    model, cfg = load_model(args.model, args.weights)
+    engine = make_engine(model, args.device)
+    base = cfg.tracker_for(args.benchmark)
+    bar = tqdm(total=args.trials, desc="tune", unit="trial")
+    best = [float("-inf")]
+
+    def on_trial(i: int, params: dict, value: float) -> None:
+        best[0] = max(best[0], value)
+        bar.update(1)
+        bar.set_postfix(last=f"{value:.4f}", best=f"{best[0]:.4f}")
+
+    try:
+        params, value, history = tune(engine, base, dataset, args.trials, args.seed, args.max_frames,
+                                      args.vot_year, on_trial)
+    finally:
+        bar.close()
+    metric = "EAO" if dataset.supervised else "success AUC"
+    first = history[0]["objective"]
+    print(f"{metric} on {dataset.name} ({len(dataset)} sequences): {first:.4f} with the config's values -> "
+          f"{value:.4f} with " + ", ".join(f"{k}={v:.4f}" for k, v in params.items()))
+    if args.log:
+        keys = list(history[0])
+        atomic_write_text(args.log, ",".join(keys) + "\n" + "".join(
+            ",".join(f"{h[k]}" for k in keys) + "\n" for h in history))
+    if args.write_config:
+        data = config_to_dict(cfg)
+        rounded = {k: round(v, 4) for k, v in params.items()}
+        if args.benchmark:
+            data.setdefault("benchmarks", {})[args.benchmark] = rounded
+        else:
+            data["tracker"] = config_to_dict(dataclasses.replace(cfg.tracker, **rounded))
+        atomic_write_text(args.write_config, yaml.safe_dump(data, sort_keys=False))
+        print(f"config with the tuned values: {Path(args.write_config)}")
+    return 0

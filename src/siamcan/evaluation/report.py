@@ -50,8 +50,14 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
 
 
 def public(report: dict) -> dict:
-    """The report without its private (underscore) entries, as written to ``--json``."""
-    return {k: v for k, v in report.items() if not k.startswith("_")}
+    """The report without its private (underscore) entries, as written to ``--json``; undefined values (e.g.
+    accuracy when every tracked frame is inside a burn-in) become ``None`` (JSON ``null``)."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        return None if isinstance(v, float) and not np.isfinite(v) else v
+
+    return clean({k: v for k, v in report.items() if not k.startswith("_")})
 
 
 def format_table(report: dict, supervised: bool) -> str:

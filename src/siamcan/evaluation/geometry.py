@@ -141,18 +141,6 @@ def polygon_to_init_rect(region: Sequence[float]) -> list[float]:
     return [float(cx - (w - 1) / 2), float(cy - (h - 1) / 2), float(w), float(h)]
 
 
-def region_bbox(region: Sequence[float]) -> list[float]:
-    """Min-max ``x, y, w, h`` box of a rectangle or polygon (NaN stays NaN)."""
-    r = np.asarray(region, dtype=float).ravel()
-    if r.size == 4:
-        return [float(v) for v in r]
-    p = r.reshape(-1, 2)
-    x1, y1 = p.min(axis=0)
-    x2, y2 = p.max(axis=0)
-    return [float(x1), float(y1), float(x2 - x1), float(y2 - y1)]
-
-
-
 def _row_intervals(polys: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """Scan-line fill of N polygons (N, k, 2) over rows ``0..height-1``, as the VOT toolkit's
     ``rasterize_polygon``: crossings at integer row ``y`` (half-open edge rule), x truncated toward zero, the

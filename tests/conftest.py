@@ -120,3 +120,13 @@ def nanotrack_v2(shared_data) -> Path:
     if not (p / "nanotrack_backbone_sim.onnx").is_file():
         pytest.skip("NanoTrack v2 ONNX files not in shared data")
     return p
+
+
+@pytest.fixture
+def one_thread():
+    """One torch intra-op thread for the test (restored afterwards): on CPU cores shared with other jobs two
+    spinning threads can be many times slower than one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,6 +13,8 @@ from siamcan.errors import SiamcanError
 from siamcan.models import build_model
 from siamcan.models.heads import CrossChannelAttention, Neck, SpatialAttention, xcorr_depthwise
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
+
 R50 = ModelConfig()  # the paper's model (siamcan-r50.yaml uses the defaults)
 LITE = ModelConfig(backbone="efficientnet_lite0", channels=128)
 

@@ -14,6 +14,8 @@ from siamcan.fileio import read_boxes
 from siamcan.tracking.engine import TorchEngine
 from siamcan.tracking.tracker import SiamCANTracker
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
+
 
 def assert_sane(box, score, frame_shape, min_size: float = 10.0) -> None:
     h, w = frame_shape[:2]
@@ -40,6 +42,11 @@ def test_track_cli_writes_complete_boxes_and_video(human3_30, tmp_path, capsys):
     cap.release()
     assert "tracked 30 frames" in captured.out
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    # the written video is itself a valid source: one line per decoded frame
+    rc = main(["track", str(video), "--init", ",".join(f"{v:g}" for v in init), "--output", str(tmp_path / "v.txt"),
+               "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    assert read_boxes(tmp_path / "v.txt").shape == (30, 4)
 
 
 def test_corrupt_frame_mid_sequence_is_carried(human3_30, tmp_path, capsys):

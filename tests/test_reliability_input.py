@@ -18,6 +18,8 @@ from siamcan.errors import SiamcanError
 from siamcan.models import build_model, save_model
 from siamcan.tracking.tracker import SiamCANTracker
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
+
 
 def write_frames(folder: Path, n: int = 4, size: tuple[int, int] = (160, 120)) -> Path:
     folder.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,8 @@ from torch import nn
 from siamcan.tracking.engine import TorchEngine
 from siamcan.tracking.tracker import SiamCANTracker
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)")
+pytestmark = [pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc (Linux)"),
+              pytest.mark.usefixtures("one_thread")]
 
 MB = 1024 * 1024
 
@@ -87,16 +88,7 @@ def run_and_measure(tracker: SiamCANTracker, frames: list[np.ndarray], n_updates
     return base / MB, max(growth), growth
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: steadier on shared cores (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_memory_flat_over_10000_updates(one_thread):
+def test_memory_flat_over_10000_updates():
     torch.manual_seed(0)
     tracker = SiamCANTracker(TorchEngine(StandIn(), "cpu"))
     base, worst, growth = run_and_measure(tracker, make_frames(), 10_000, warmup=300)
@@ -105,7 +97,7 @@ def test_memory_flat_over_10000_updates(one_thread):
     assert worst < 50, growth
 
 
-def test_memory_flat_real_lite_network(lite_model, one_thread):
+def test_memory_flat_real_lite_network(lite_model):
     model, cfg = lite_model
     n = 10_000 if os.environ.get("SIAMCAN_LONG_MEMORY") else 200
     tracker = SiamCANTracker(TorchEngine(model, "cpu"), cfg.tracker)

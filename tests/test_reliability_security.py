@@ -14,6 +14,8 @@ from siamcan.models import build_model, load_backbone_weights, load_model_weight
 from siamcan.models.resnet import ResNet50
 from siamcan.models.weights import read_state_dict
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
+
 
 class Payload:
     """Unpickling this calls ``open(marker, "w")``: the marker file appears iff code from the file ran."""

@@ -16,6 +16,8 @@ from siamcan.tracking.geometry import (context_size, cosine_window, crop_patch, 
 from siamcan.tracking.sources import FrameSource
 from siamcan.tracking.tracker import SiamCANTracker
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
+
 
 # ------------------------------------------------------------------------------------ reference crop
 def reference_subwindow(im: np.ndarray, pos, model_sz: int, original_sz: int, avg_chans) -> np.ndarray:

@@ -15,6 +15,8 @@ from siamcan.models.efficientnet_lite import _BN, _STAGES, EfficientNetLite0, MB
 from siamcan.models.resnet import ResNet50
 from siamcan.models.weights import read_metadata, read_state_dict
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
+
 SHORTCUTS_3X3 = ("layer2.0.downsample.0.weight", "layer3.0.downsample.0.weight", "layer4.0.downsample.0.weight")
 
 

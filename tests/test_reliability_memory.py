@@ -62,10 +62,10 @@ class StandIn(nn.Module):
         self.loc = nn.Conv2d(8, 4, 1)
 
     def template(self, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return (F.adaptive_avg_pool2d(self.z(z / 255.0), 1),)
+        return (F.adaptive_avg_pool2d(self.z(F.avg_pool2d(z / 255.0, 5)), 1),)
 
     def track(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        f = F.adaptive_avg_pool2d(self.x(x / 255.0), 25) * state[0]
+        f = self.x(F.adaptive_avg_pool2d(x / 255.0, 25)) * state[0]  # pool first: keep the stand-in cheap
         return self.cls(f), torch.exp(self.loc(f)) * 20.0
 
 

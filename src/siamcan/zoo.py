@@ -74,9 +74,17 @@ def load_model(name_or_path=None, weights: str | os.PathLike | None = None,
     return model.eval(), cfg
 
 
-def make_engine(model: SiamCAN, device: str | None = None, backend: str = "auto"):
-    """The inference engine for a model: ``eager`` (plain PyTorch), ``fast`` or ``auto`` (fast where available)."""
+def make_engine(model: SiamCAN | None, device: str | None = None, backend: str = "auto", onnx_dir=None):
+    """The inference engine for a model: ``eager`` (plain PyTorch), ``fast`` or ``auto`` (fast where available),
+    or ``onnx`` (ONNX Runtime on the files of ``siamcan export --onnx``, ``onnx_dir``; ``model`` is not used)."""
     from .tracking.engine import TorchEngine
+
+    if backend == "onnx":
+        if not onnx_dir:
+            raise SiamcanError("backend 'onnx' needs the exported folder (--onnx-dir DIR; see siamcan export --onnx)")
+        from .tracking.onnx_engine import OnnxEngine
+
+        return OnnxEngine(onnx_dir)
 
     if backend in ("auto", "fast"):
         try:
@@ -87,7 +95,7 @@ def make_engine(model: SiamCAN, device: str | None = None, backend: str = "auto"
         else:
             return FastEngine(model, device)
     if backend not in ("auto", "fast", "eager"):
-        raise SiamcanError(f"unknown backend '{backend}' (auto, fast, eager)")
+        raise SiamcanError(f"unknown backend '{backend}' (auto, fast, eager, onnx)")
     return TorchEngine(model, device)
 
 
@@ -97,7 +105,13 @@ class Tracker(SiamCANTracker):
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | Config | None = None, weights: str | os.PathLike | None = None,
                         device: str | None = None, benchmark: str | None = None, backend: str = "auto",
-                        tracker_config: TrackerConfig | None = None) -> "Tracker":
+                        tracker_config: TrackerConfig | None = None, onnx_dir=None) -> "Tracker":
+        if backend == "onnx":  # the network comes from the ONNX files; the config gives the tracker settings
+            engine = make_engine(None, device, backend, onnx_dir)
+            cfg = resolve_config(model or engine.meta.get("model"))
+            tr = cls(engine, tracker_config or cfg.tracker_for(benchmark))
+            tr.config = cfg
+            return tr
         net, cfg = load_model(model, weights)
         tcfg = tracker_config or cfg.tracker_for(benchmark)
         tr = cls(make_engine(net, device, backend), tcfg)

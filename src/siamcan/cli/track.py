@@ -16,7 +16,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default=None, help="boxes file (default: <source name>.boxes.txt)")
     p.add_argument("--save-video", default=None, metavar="OUT.mp4", help="write the frames with the box drawn")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--backend", default="auto", help="auto, fast or eager")
+    p.add_argument("--backend", default="auto", help="auto, fast, eager or onnx (needs --onnx-dir)")
+    p.add_argument("--onnx-dir", default=None, metavar="DIR", help="folder written by 'siamcan export --onnx DIR'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         raise SiamcanError(f"--output {output} is a folder, expected a file name")
     if args.save_video and Path(args.save_video).is_dir():
         raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
-    tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend)
+    tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
+                                      onnx_dir=args.onnx_dir)
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
     boxes, carried = [], []
     t_track = 0.0

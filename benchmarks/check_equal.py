@@ -1,0 +1,63 @@
+"""Box equality of the fast path (and optionally ONNX Runtime) vs the plain eager path over whole sequences.
+
+    python benchmarks/check_equal.py --model siamcan-r50 --sequence ../shared/data/dev/otb-format/Human3
+    python benchmarks/check_equal.py --model siamcan-lite --weights-mode seeded-head --frames 300
+
+Prints, per backend, the max |box - eager box| over all frames (x, y, w, h in pixels) and how far the boxes moved.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def main(argv=None) -> int:
+    from siamcan.cli.bench import default_sequence, load_frames, seeded_model
+    from siamcan.tracking.engine import TorchEngine
+    from siamcan.tracking.fast import FastEngine
+    from siamcan.tracking.tracker import SiamCANTracker
+    from siamcan.zoo import load_model
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="siamcan-lite")
+    p.add_argument("--weights-mode", default="auto", choices=["auto", "loaded", "seeded", "seeded-head"],
+                   help="loaded: load_model (ImageNet backbone, untrained head); seeded: all random; "
+                        "seeded-head: loaded backbone + seeded random head; auto: r50 seeded, lite loaded")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sequence", default=None)
+    p.add_argument("--frames", type=int, default=100000)
+    p.add_argument("--onnx-dir", default=None, help="also compare OnnxEngine from this folder")
+    a = p.parse_args(argv)
+    mode = a.weights_mode
+    if mode == "auto":
+        mode = "seeded" if "r50" in a.model else "loaded"
+    if mode == "loaded":
+        model, cfg = load_model(a.model)
+    else:
+        model, cfg = seeded_model(a.model, a.seed, keep_backbone=(mode == "seeded-head"))
+    frames, box, seq = load_frames(a.sequence or default_sequence(), a.frames)
+    engines = {"eager": TorchEngine(model, "cpu"), "fast": FastEngine(model, "cpu")}
+    if a.onnx_dir:
+        from siamcan.tracking.onnx_engine import OnnxEngine
+        engines["onnx"] = OnnxEngine(a.onnx_dir)
+    boxes = {}
+    for name, e in engines.items():
+        tr = SiamCANTracker(e, cfg.tracker)
+        tr.init(frames[0], box)
+        boxes[name] = np.array([box] + [tr.update(f)[0] for f in frames[1:]])
+    ref = boxes["eager"]
+    print(f"{cfg.name} ({mode} weights), {len(frames)} frames of {seq}; eager box centre moved "
+          f"{np.ptp(ref[:, :2] + ref[:, 2:] / 2, axis=0).round(1).tolist()} px, size range "
+          f"{ref[:, 2:].min(0).round(1).tolist()}-{ref[:, 2:].max(0).round(1).tolist()} px")
+    for name in engines:
+        if name != "eager":
+            d = np.abs(boxes[name] - ref).max(1)
+            print(f"  {name:<5} vs eager: max box diff {d.max():.2e} px (frame {int(d.argmax()) + 1}), "
+                  f"median {np.median(d):.1e} px")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

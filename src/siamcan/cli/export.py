@@ -30,6 +30,21 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the onnxruntime-vs-PyTorch check")
 
 
+def _set_static_shapes(path: Path, shapes: dict) -> None:
+    """Write the known output shapes into the graph (the tracer leaves sliced outputs' dims symbolic)."""
+    import onnx
+
+    m = onnx.load(str(path))
+    for v in m.graph.output:
+        if v.name in shapes:
+            dims = v.type.tensor_type.shape.dim
+            del dims[:]
+            for d in shapes[v.name]:
+                dims.add().dim_value = int(d)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
 def export_onnx(model, cfg, outdir, opset: int = OPSET, check: bool = True) -> dict:
     """Export ``model`` to ``outdir``; returns the description written to ``siamcan.json``."""
     import copy
@@ -80,6 +95,8 @@ def export_onnx(model, cfg, outdir, opset: int = OPSET, check: bool = True) -> d
                           output_names=snames, **kw)
         torch.onnx.export(Track(m), (x, *state), str(out / "track.onnx"), input_names=["search", *snames],
                           output_names=["cls", "loc"], **kw)
+    _set_static_shapes(out / "template.onnx", {n: list(t.shape) for n, t in zip(snames, state)})
+    _set_static_shapes(out / "track.onnx", {"cls": list(ref[0].shape), "loc": list(ref[1].shape)})
     meta = {
         "format": "siamcan-onnx/1", "model": cfg.name, "opset": opset, "centerness": centerness,
         "template": {"input": "template", "shape": [1, 3, zs, zs], "outputs": snames},

@@ -1,0 +1,108 @@
+"""ONNX export (issue 6): template.onnx + track.onnx run in onnxruntime like PyTorch; OnnxEngine tracks like eager."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from siamcan.cli.bench import load_frames, seeded_model  # noqa: E402
+from siamcan.cli.export import export_onnx  # noqa: E402
+from siamcan.errors import SiamcanError  # noqa: E402
+from siamcan.tracking.engine import TorchEngine  # noqa: E402
+from siamcan.tracking.onnx_engine import OnnxEngine  # noqa: E402
+from siamcan.tracking.tracker import SiamCANTracker  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lite_export(tmp_path_factory):
+    model, cfg = seeded_model("siamcan-lite", seed=0, keep_backbone=True)
+    out = tmp_path_factory.mktemp("onnx-lite")
+    meta = export_onnx(model, cfg, out)
+    return model, cfg, out, meta
+
+
+def test_export_files_static_opset(lite_export):
+    import onnx
+
+    _, _, out, meta = lite_export
+    for name in ("template.onnx", "track.onnx"):
+        m = onnx.load(str(out / name))
+        onnx.checker.check_model(m)
+        assert max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        for v in list(m.graph.input) + list(m.graph.output):
+            dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
+            assert all(d > 0 for d in dims), (name, v.name, dims)  # static shapes
+    t = onnx.load(str(out / "track.onnx"))
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in t.graph.input}
+    assert shapes["search"] == [1, 3, 255, 255]
+    assert any(a.name == "group" and a.i > 1 for n in t.graph.node if n.op_type == "Conv" for a in n.attribute)
+    assert json.loads((out / "siamcan.json").read_text())["model"] == "siamcan-lite"
+    assert meta["check"]["max_abs_diff_cls"] <= 1e-4
+
+
+def test_onnxruntime_equals_pytorch(lite_export):
+    model, _, out, _ = lite_export
+    eng = OnnxEngine(out)
+    g = torch.Generator().manual_seed(5)
+    z = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12, generator=g) * 255, size=127, mode="bilinear")
+    x = torch.nn.functional.interpolate(torch.rand(1, 3, 40, 40, generator=g) * 255, size=255, mode="bilinear")
+    with torch.inference_mode():
+        state = model.template(z)
+        cls, loc = model.track(x, state)[:2]
+    st = eng.template_array(z.numpy())
+    assert len(st) == len(state)
+    for a, b in zip(st, state):
+        assert a.shape == tuple(b.shape)
+        assert np.abs(a - b.numpy()).max() <= 1e-4 * max(1.0, float(b.abs().max()))
+    c, l_ = eng.track_array(x.numpy(), [s.numpy() for s in state])
+    assert np.abs(c - cls.numpy()).max() <= 1e-4  # logits
+    assert np.abs(l_ - loc.numpy()).max() <= 1e-4 * float(loc.abs().max())  # loc in px: relative
+
+
+def test_onnx_engine_tracks_like_eager(lite_export, dev_otb):
+    seq = dev_otb / "Human3"
+    if not seq.is_dir():
+        pytest.skip("Human3 not in dev data")
+    model, cfg, out, _ = lite_export
+    frames, box, _ = load_frames(str(seq), 60)
+    boxes = {}
+    for name, eng in (("eager", TorchEngine(model, "cpu")), ("onnx", OnnxEngine(out))):
+        tr = SiamCANTracker(eng, cfg.tracker)
+        tr.init(frames[0], box)
+        boxes[name] = np.array([box] + [tr.update(f)[0] for f in frames[1:]])
+    assert np.ptp(boxes["eager"][:, 0]) > 1.0 or np.ptp(boxes["eager"][:, 1]) > 1.0
+    assert np.abs(boxes["onnx"] - boxes["eager"]).max() <= 1e-3
+
+
+def test_onnx_backend_errors(tmp_path):
+    with pytest.raises(SiamcanError, match="not found"):
+        OnnxEngine(tmp_path)
+    from siamcan.zoo import make_engine
+
+    with pytest.raises(SiamcanError, match="onnx-dir"):
+        make_engine(None, "cpu", "onnx")
+
+
+def test_cli_export_and_track(lite_export, tmp_path):
+    import cv2
+
+    from siamcan.cli.main import main
+
+    _, _, out, _ = lite_export
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    from siamcan.cli.bench import generated_clip
+
+    frames, box = generated_clip(6)
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(clip / f"{i:04d}.png"), f)
+    res = tmp_path / "boxes.txt"
+    rc = main(["track", str(clip), "--init", ",".join(str(v) for v in box), "--backend", "onnx",
+               "--onnx-dir", str(out), "--output", str(res)])
+    assert rc == 0
+    assert len(res.read_text().splitlines()) == 6

@@ -18,6 +18,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=100, help="frames for siamcan-lite")
     p.add_argument("--r50-frames", type=int, default=40, help="frames for siamcan-r50 (~0.3 s/frame/backend)")
     p.add_argument("--sequence", default=None)
+    p.add_argument("--threads", type=int, default=None, help="passed to siamcan bench (1 on a busy machine)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -26,7 +27,8 @@ def main(argv=None) -> int:
     for model, n in (("siamcan-lite", a.frames), ("siamcan-r50", a.r50_frames)):
         js = out / f"bench_{model}.json"
         cmd = [sys.executable, "-m", "siamcan.cli.main", "bench", "--model", model, "--frames", str(n),
-               "--json", str(js)] + (["--sequence", a.sequence] if a.sequence else [])
+               "--json", str(js)] + (["--sequence", a.sequence] if a.sequence else []) \
+            + (["--threads", str(a.threads)] if a.threads else [])
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         r = json.loads(js.read_text())
@@ -34,6 +36,7 @@ def main(argv=None) -> int:
         rows.append(f"| {model} | {r['weights']} | {r['frames']} | {e['median_ms']:.1f} ({e['p10_ms']:.1f}-{e['p90_ms']:.1f}) "
                     f"| {f['median_ms']:.1f} ({f['p10_ms']:.1f}-{f['p90_ms']:.1f}) | {e['fps']:.1f} | {f['fps']:.1f} "
                     f"| **{f['speedup_vs_eager']:.2f}x** | {f['max_box_diff_px_vs_eager']:.1e} |")
+    print(f"\nthreads: {r['threads']}")
     print("\n| model | weights | frames | eager ms median (p10-p90) | fast ms median (p10-p90) | eager FPS | fast FPS "
           "| speed-up | max box diff px |\n|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))

@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sequence", default=None)
     p.add_argument("--frames", type=int, default=100000)
-    p.add_argument("--onnx-dir", default=None, help="also compare OnnxEngine from this folder")
+    p.add_argument("--onnx", action="store_true", help="also export this model to ONNX and compare OnnxEngine")
     a = p.parse_args(argv)
     mode = a.weights_mode
     if mode == "auto":
@@ -39,9 +39,15 @@ def main(argv=None) -> int:
         model, cfg = seeded_model(a.model, a.seed, keep_backbone=(mode == "seeded-head"))
     frames, box, seq = load_frames(a.sequence or default_sequence(), a.frames)
     engines = {"eager": TorchEngine(model, "cpu"), "fast": FastEngine(model, "cpu")}
-    if a.onnx_dir:
+    if a.onnx:
+        import tempfile
+
+        from siamcan.cli.export import export_onnx
         from siamcan.tracking.onnx_engine import OnnxEngine
-        engines["onnx"] = OnnxEngine(a.onnx_dir)
+        d = tempfile.mkdtemp(prefix="siamcan-onnx-")
+        meta = export_onnx(model, cfg, d)
+        print("export check:", meta.get("check"))
+        engines["onnx"] = OnnxEngine(d)
     boxes = {}
     for name, e in engines.items():
         tr = SiamCANTracker(e, cfg.tracker)

@@ -34,6 +34,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=5, help="frames not counted at the start (default 5)")
     p.add_argument("--backends", default="fast,eager", help="comma list of fast, eager, onnx (default fast,eager)")
     p.add_argument("--onnx-dir", default=None, help="folder of template.onnx/track.onnx for the onnx backend")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores); use 1 "
+                   "when other processes keep the cores busy: 2 OpenMP threads sharing a busy core stall at every op")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
 
 
@@ -277,6 +279,12 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 2:
         raise SiamcanError("--frames must be at least 2")
     device = str(pick_device(args.device))
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise SiamcanError("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
     model, cfg, wdesc = load_bench_model(args)
     frames, box, seq = load_frames(args.sequence, args.frames + 1)
     r = bench(model, cfg, frames, box, backends, device, min(args.warmup, len(frames) - 2), args.onnx_dir)

@@ -13,6 +13,8 @@ pixels, ``cen`` (B,1,25,25) centerness logits. The model holds no device calls a
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +28,7 @@ from .resnet import ResNet50
 BACKBONES = {"resnet50": ResNet50, "efficientnet_lite0": EfficientNetLite0}
 
 TemplateState = tuple[torch.Tensor, ...]
+LOC_BIAS_INIT = math.log(32.0)
 
 
 class SiamCAN(nn.Module):
@@ -46,6 +49,11 @@ class SiamCAN(nn.Module):
                     spatial_bn=cfg.spatial_attention_bn)
         self.cls = nn.ModuleList(DepthwiseXCorrHead(ch, cls_out, **head) for _ in range(n))
         self.loc = nn.ModuleList(DepthwiseXCorrHead(ch, 4, **head) for _ in range(n))
+        for h in self.loc:
+            # start the (l, t, r, b) = exp(x) predictions at a typical target's half-size in the 255 crop (the
+            # context rule makes a target ~64 px wide there) instead of exp(0) = 1 px: with 1-px boxes the IoU
+            # losses have almost no gradient and the regression stalls for thousands of steps
+            nn.init.constant_(h.head[-1].bias, LOC_BIAS_INIT)
         self.cls_weight = nn.Parameter(torch.ones(n))
         self.loc_weight = nn.Parameter(torch.ones(n))
         self.loc_scale = nn.Parameter(torch.ones(n))

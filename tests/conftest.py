@@ -22,20 +22,22 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def shared_path(shared_data: Path, rel: str, must_exist: str = "") -> Path:
+    """``shared_data / rel``, or skip the test when it (or the file ``must_exist`` inside it) is absent."""
+    p = shared_data / rel
+    if not (p / must_exist if must_exist else p).exists():
+        pytest.skip(f"{rel}/{must_exist} not in shared data")
+    return p
+
+
 @pytest.fixture(scope="session")
 def dev_otb(shared_data) -> Path:
-    p = shared_data / "dev" / "otb-format"
-    if not p.is_dir():
-        pytest.skip("dev/otb-format not in shared data")
-    return p
+    return shared_path(shared_data, "dev/otb-format")
 
 
 @pytest.fixture(scope="session")
 def oracles(shared_data) -> Path:
-    p = shared_data / "oracles"
-    if not p.is_dir():
-        pytest.skip("oracles not in shared data")
-    return p
+    return shared_path(shared_data, "oracles")
 
 
 @pytest.fixture
@@ -108,18 +110,12 @@ def otb_train_data(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_vot(shared_data) -> Path:
-    p = shared_data / "dev" / "vot-format"
-    if not p.is_dir():
-        pytest.skip("dev/vot-format not in shared data")
-    return p
+    return shared_path(shared_data, "dev/vot-format")
 
 
 @pytest.fixture(scope="session")
 def nanotrack_v2(shared_data) -> Path:
-    p = shared_data / "baselines" / "nanotrack" / "nanotrackv2"
-    if not (p / "nanotrack_backbone_sim.onnx").is_file():
-        pytest.skip("NanoTrack v2 ONNX files not in shared data")
-    return p
+    return shared_path(shared_data, "baselines/nanotrack/nanotrackv2", "nanotrack_backbone_sim.onnx")
 
 
 @pytest.fixture

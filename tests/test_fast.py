@@ -15,13 +15,7 @@ from siamcan.tracking.fast import FastEngine, FusedSiamCAN, fold_batchnorm, fold
 from siamcan.tracking.tracker import SiamCANTracker
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the cores are shared, and 2 OpenMP threads on a busy core stall at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
 
 
 def _randomize_bn(module: nn.Module, seed: int = 0) -> None:

@@ -18,13 +18,7 @@ from siamcan.tracking.onnx_engine import OnnxEngine  # noqa: E402
 from siamcan.tracking.tracker import SiamCANTracker  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: the cores are shared, and 2 OpenMP threads on a busy core stall at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,8 @@ def test_fast_boxes_equal_eager_on_real_clip(dev_otb, name, keep_backbone):
     n = 60 if name == "siamcan-lite" else 8  # r50 is ~0.3 s/frame per engine on 2 cores
     model, cfg = seeded_model(name, seed=0, keep_backbone=keep_backbone)
     frames, box, _ = load_frames(str(seq), n)
+    fast_engine = FastEngine(model, "cpu")  # sets the thread count: build it first so both paths share it
     ref = _track(TorchEngine(model, "cpu"), cfg, frames, box)
-    fast = _track(FastEngine(model, "cpu"), cfg, frames, box)
+    fast = _track(fast_engine, cfg, frames, box)
     assert np.ptp(ref[:, 0]) > 1.0 or np.ptp(ref[:, 1]) > 1.0  # the boxes do move
     assert np.abs(fast - ref).max() <= 1e-3

@@ -88,3 +88,26 @@ def test_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 0 and "--format" in capsys.readouterr().out
+
+
+def test_tune_over_two_folders_starts_from_config_values(dev_otb, tmp_path, capsys):
+    a = _cut_otb(dev_otb, tmp_path / "a", ["dog"], n=4)
+    b = _cut_otb(dev_otb, tmp_path / "b", ["parkour"], n=4)
+    log, out_cfg = tmp_path / "trials.csv", tmp_path / "tuned.yaml"
+    assert main(["tune", str(a), str(b), "--format", "otb", "--model", "siamcan-lite", "--trials", "2",
+                 "--sequences", "parkour", "dog", "--log", str(log), "--write-config", str(out_cfg)]) == 0
+    assert "(2 sequences)" in capsys.readouterr().out
+    from siamcan.config import load_config
+    from siamcan.zoo import resolve_config
+    base = resolve_config("siamcan-lite").tracker
+    rows = log.read_text().splitlines()
+    assert rows[0] == "trial,window_influence,penalty_k,lr,objective" and len(rows) == 3
+    first = [float(v) for v in rows[1].split(",")]
+    assert first[1:4] == [base.window_influence, base.penalty_k, base.lr]  # trial 0 = the config's values
+    best = max(rows[1:], key=lambda r: float(r.split(",")[-1])).split(",")
+    tuned = load_config(out_cfg).tracker
+    assert tuned.window_influence == round(float(best[1]), 4) and tuned.lr == round(float(best[3]), 4)
+    # the same sequence name in two folders is refused, one line
+    c = _cut_otb(dev_otb, tmp_path / "c", ["dog"], n=4)
+    assert main(["tune", str(a), str(c), "--trials", "1"]) == 2
+    assert "'dog'" in capsys.readouterr().err

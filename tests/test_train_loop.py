@@ -149,3 +149,34 @@ def test_cli_missing_dataset_root_is_one_line_error(tmp_path, capsys, monkeypatc
     f.write_text(yaml.safe_dump(bad))
     assert cli_main(["train", str(f)]) == 2
     assert "train.label" in capsys.readouterr().err
+
+
+def test_init_weights_start_fine_tuning_from_a_whole_model(otb_train_data, tmp_path):
+    first = tmp_path / "first"
+    train(tiny_config(otb_train_data, epochs=1), first, progress=False)
+    w0 = read_state_dict(first / "model.safetensors")
+    # lr ~ 0: the fine-tuned weights must still be the init file's (only BN running statistics may move)
+    tiny_lr = dict(base_lr=1e-12, warmup_start_lr=1e-12, end_lr=1e-12, weight_decay=0.0)
+    ft = tmp_path / "ft"
+    train(tiny_config(otb_train_data, epochs=1, init_weights=str(first / "model.safetensors"), **tiny_lr), ft,
+          progress=False)
+    w1 = read_state_dict(ft / "model.safetensors")
+    params = {n for n, _ in build_model(tiny_config(otb_train_data).model).named_parameters()}
+    for n in params:
+        torch.testing.assert_close(w1[n], w0[n], rtol=0, atol=1e-9, msg=n)
+    scratch = tmp_path / "scratch"
+    train(tiny_config(otb_train_data, epochs=1, seed=99, **tiny_lr), scratch, progress=False)
+    w2 = read_state_dict(scratch / "model.safetensors")
+    assert not all(torch.equal(w2[n], w0[n]) for n in params)
+    with pytest.raises(Exception, match="train.init_weights"):
+        train(tiny_config(otb_train_data, init_weights=str(tmp_path / "missing.safetensors")), tmp_path / "x",
+              progress=False)
+
+
+def test_channels_last_training_matches_nchw(otb_train_data, tmp_path):
+    logs = []
+    for cl in (False, True):
+        out = tmp_path / f"cl{cl}"
+        train(tiny_config(otb_train_data, channels_last=cl), out, progress=False)
+        logs.append([r["loss"] for r in read_log(out / "log.csv")])
+    np.testing.assert_allclose(logs[0], logs[1], rtol=1e-4)

@@ -136,6 +136,8 @@ class TrainConfig:
     pretrained_backbone: bool = True  # load ImageNet backbone weights before training
     cen_weight: float = 1.0  # centerness BCE weight (label ellipse_centerness)
     keep_checkpoints: int = 0  # epoch checkpoints to keep (0 = all)
+    init_weights: str | None = None  # whole-model safetensors to start from (fine-tuning), instead of ImageNet only
+    channels_last: bool = True  # NHWC training tensors: 1.7x faster backward through the lite backbone on CPU
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", help="dataset folder (or pysot JSON file with --format json)")
+    p.add_argument("dataset", nargs="+",
+                   help="dataset folder(s) (or pysot JSON file with --format json); several folders of one format "
+                        "are searched together")
     p.add_argument("--format", default="otb", help="otb, uav123, lasot, got10k, vot, json (default: otb)")
     p.add_argument("--root", default=None, help="image root for --format json")
     p.add_argument("--model", default=None, help="model name or config .yaml (default: siamcan-lite)")
@@ -14,7 +16,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--trials", type=int, default=40, help="number of trials (default: 40)")
     p.add_argument("--seed", type=int, default=0, help="sampler seed (default: 0)")
-    p.add_argument("--sequences", nargs="+", default=None, help="only these sequences")
+    p.add_argument("--sequences", nargs="+", default=None,
+                   help="only these sequences (names from any of the dataset folders)")
     p.add_argument("--max-frames", type=int, default=None, help="use at most N frames of each sequence")
     p.add_argument("--vot-year", default="VOT2018", help="EAO interval for VOT datasets (default: VOT2018)")
     p.add_argument("--benchmark", default=None,
@@ -32,14 +35,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import config_to_dict
     from ..errors import SiamcanError
-    from ..evaluation.datasets import load_dataset
+    from ..evaluation.datasets import combine, load_dataset
     from ..fileio import atomic_write_text
     from ..tuning import tune
     from ..zoo import load_model, make_engine
 
     if args.trials < 1:
         raise SiamcanError("--trials must be at least 1")
-    dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
+    dataset = combine([load_dataset(d, args.format, args.root) for d in args.dataset]).select(args.sequences)
     model, cfg = load_model(args.model, args.weights)
     engine = make_engine(model, args.device)
     base = cfg.tracker_for(args.benchmark)

@@ -107,6 +107,22 @@ class Dataset:
         return Dataset(self.name, [by_name[n] for n in names], self.supervised, self.exclude_absent)
 
 
+def combine(datasets: list[Dataset]) -> Dataset:
+    """Several datasets of one protocol as one (e.g. tuning on sequences from several folders)."""
+    if len(datasets) == 1:
+        return datasets[0]
+    if len({(d.supervised, d.exclude_absent) for d in datasets}) != 1:
+        raise SiamcanError("cannot combine datasets scored with different protocols (VOT / one-pass / LaSOT)")
+    seen: dict[str, str] = {}
+    for d in datasets:
+        for s in d.sequences:
+            if s.name in seen:
+                raise SiamcanError(f"sequence name '{s.name}' is in both {seen[s.name]} and {d.name}")
+            seen[s.name] = d.name
+    return Dataset("+".join(d.name for d in datasets), [s for d in datasets for s in d.sequences],
+                   datasets[0].supervised, datasets[0].exclude_absent)
+
+
 # ----------------------------------------------------------------------------- helpers
 def read_annotation(path: Path) -> np.ndarray:
     """Box / polygon file -> float array (N, 4 or 8); 'nan' / 'NaN' allowed; comma, tab or space separated."""

@@ -34,7 +34,7 @@ from ..config import Config, config_to_dict
 from ..data.labels import LABEL_TYPES
 from ..data.pairs import PairDataset, worker_init
 from ..errors import SiamcanError
-from ..models import build_model, load_backbone_weights, save_model
+from ..models import build_model, load_backbone_weights, load_model_weights, save_model
 from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean, barrier, init_distributed, shutdown
 from .losses import REG_LOSSES, siamcan_loss
@@ -186,8 +186,12 @@ def _autocast(device: torch.device, cfg: Config):
     return contextlib.nullcontext()
 
 
-def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+def _to(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool = False) -> dict[str, torch.Tensor]:
+    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if channels_last:
+        for k in ("template", "search"):
+            out[k] = out[k].contiguous(memory_format=torch.channels_last)
+    return out
 
 
 @torch.no_grad()
@@ -200,7 +204,7 @@ def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.devic
     dl = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=False, num_workers=workers,
                     worker_init_fn=worker_init if workers else None)
     for batch in dl:
-        batch = _to(batch, device)
+        batch = _to(batch, device, cfg.train.channels_last)
         with _autocast(device, cfg):
             out = model(batch["template"], batch["search"])
         lo = siamcan_loss(out, batch, cfg.train.reg_loss, cfg.train.cls_weight, cfg.train.reg_weight,
@@ -214,7 +218,14 @@ def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.devic
     return {k: v / max(n, 1) for k, v in sums.items()}
 
 
-def _load_backbone(model: nn.Module, cfg: Config) -> None:
+def _load_initial(model: nn.Module, cfg: Config) -> None:
+    """Weights before the first step: a whole model (``train.init_weights``) or the ImageNet backbone."""
+    if cfg.train.init_weights:
+        path = Path(cfg.train.init_weights)
+        if not path.is_file():
+            raise SiamcanError(f"train.init_weights: no such file: {path}")
+        load_model_weights(model, path)
+        return
     if not cfg.train.pretrained_backbone:
         return
     if cfg.model.backbone == "resnet50" and not cfg.model.backbone_weights:
@@ -262,13 +273,15 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
     if resume and not ckpts and info.main:
         log.warning("--resume: no checkpoint in %s, starting from scratch", output)
     if not ckpts:
-        _load_backbone(model, cfg)
+        _load_initial(model, cfg)
     state: dict[str, Any] = {}
     if ckpts:
         state = load_checkpoint(ckpts[-1], model)
     start_epoch = int(state.get("epoch", -1)) + 1
     global_step = int(state.get("global_step", 0))
     model.to(dev)
+    if t.channels_last:
+        model.to(memory_format=torch.channels_last)
 
     train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed)
     val_ds = PairDataset(t, t.val_datasets, t.val_pairs, t.seed + 1, fixed_epoch=0) \
@@ -325,7 +338,7 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
             bad = False
             acc = torch.zeros(3, device=dev)
             for a in range(t.accum_steps):
-                batch = _to(next(it), dev)
+                batch = _to(next(it), dev, t.channels_last)
                 sync = a == t.accum_steps - 1 or not info.enabled
                 ctx = ddp.no_sync() if (info.enabled and not sync) else contextlib.nullcontext()
                 with ctx:

@@ -187,3 +187,21 @@ def test_shared_training_data_reads(shared_data, monkeypatch):
     assert len(read_dataset(d)) == 1398
     tracks = read_dataset(DatasetConfig(name="TLD", format="otb", root=str(shared_data / "train" / "tld")))
     assert len(tracks) == 5
+
+
+def test_one_frame_order_for_training_evaluation_and_tracking(tmp_path):
+    """Unpadded frame numbers and mixed-case extensions: training, evaluation and `siamcan track` list a folder
+    the same way (natural order), so image i always meets annotation line i."""
+    from siamcan.data.readers import _images
+    from siamcan.evaluation.datasets import list_images as eval_list
+    from siamcan.tracking.sources import list_images as track_list
+
+    img = tmp_path / "img"
+    img.mkdir()
+    names = ["1.jpg", "2.JPG", "10.png", "11.jpeg", "100.bmp"]
+    for n in reversed(names):
+        (img / n).write_bytes(b"x")
+    (img / "notes.txt").write_text("not an image")
+    assert [p.name for p in eval_list(img)] == names
+    assert [p.name for p in track_list(tmp_path)] == names  # falls back to img/
+    assert [Path(p).name for p in _images(img)] == names

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -78,3 +79,24 @@ def read_boxes(path: str | os.PathLike, ncols: int | None = 4) -> np.ndarray:
 
 def finite_box(box: Sequence[float]) -> bool:
     return all(math.isfinite(float(v)) for v in box)
+
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def natural_key(name: str) -> list:
+    """Sort key: digit runs compare as numbers, the rest case-insensitively (``2.jpg`` < ``10.jpg``)."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files of a folder (any case of the extension) in natural name order: the one listing rule for tracking,
+    evaluation and training, so frame i always pairs with annotation line i."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise SiamcanError(f"image folder not found: {d}")
+    try:
+        files = [p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file()]
+    except OSError as e:
+        raise SiamcanError(f"cannot list folder {d}: {e.strerror or e}") from None
+    return sorted(files, key=lambda p: natural_key(p.name))

@@ -23,10 +23,10 @@ import numpy as np
 
 from ..config import DatasetConfig
 from ..errors import SiamcanError
+from ..fileio import image_files
 
 log = logging.getLogger(__name__)
 
-IMG_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG")
 
 
 @dataclass
@@ -83,7 +83,7 @@ def _read_flags(path: Path, n: int) -> np.ndarray:
 
 
 def _images(folder: Path) -> list[str]:
-    return sorted(str(p) for p in folder.iterdir() if p.suffix in IMG_EXT)
+    return [str(p) for p in image_files(folder)]
 
 
 def _names_filter(cfg: DatasetConfig, root: Path) -> set[str] | None:

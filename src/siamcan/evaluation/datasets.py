@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SiamcanError
+from ..fileio import image_files, natural_key
 from .geometry import polygon_to_init_rect
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 FORMATS = ("otb", "uav123", "lasot", "got10k", "vot", "json")
 
 # OTB2015 sequences whose evaluated frames are a sub-range of the image folder (first, last image; 1-based).
@@ -155,16 +155,11 @@ def _read_flags(path: Path) -> np.ndarray:
         raise SiamcanError(f"{path}: expected 0/1 flags") from None
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files of a folder in natural (numeric) name order."""
-    if not folder.is_dir():
-        raise SiamcanError(f"image folder not found: {folder}")
-    files = [folder / f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(files, key=_natural_key)
+list_images = image_files
 
 
 def _natural_key(p: Path) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+    return natural_key(p.name)
 
 
 def _check_counts(name: str, gt: np.ndarray, frames: list[Path], gt_path: Path) -> None:

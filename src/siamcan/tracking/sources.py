@@ -6,7 +6,6 @@ box); a source that is missing, empty, not a video, or whose images differ in si
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Iterator
 
@@ -14,21 +13,12 @@ import cv2
 import numpy as np
 
 from ..errors import SiamcanError
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def natural_key(name: str):
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
-
+from ..fileio import image_files
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Images of a folder, or of its ``img/`` / ``color/`` sub-folder (OTB / VOT layouts)."""
     d = Path(folder)
-    try:
-        files = sorted((p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTS and p.is_file()),
-                       key=lambda p: natural_key(p.name))
-    except OSError as e:
-        raise SiamcanError(f"cannot list folder {d}: {e.strerror or e}") from None
+    files = image_files(d)
     if not files and (d / "img").is_dir():
         return list_images(d / "img")
     if not files and (d / "color").is_dir():

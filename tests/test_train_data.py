@@ -205,3 +205,26 @@ def test_one_frame_order_for_training_evaluation_and_tracking(tmp_path):
     assert [p.name for p in eval_list(img)] == names
     assert [p.name for p in track_list(tmp_path)] == names  # falls back to img/
     assert [Path(p).name for p in _images(img)] == names
+
+
+def test_hard_negatives_come_from_the_template_dataset(otb_train_data, tmp_path):
+    other = tmp_path / "other"
+    for name in ("x1", "x2"):
+        for i in range(3):
+            _img(other / name / "img" / f"{i + 1:04d}.jpg")
+        (other / name / "groundtruth.txt").write_text("5,5,20,20\n" * 3)
+    d = (DatasetConfig(name="a", format="otb", root=str(otb_train_data)),
+         DatasetConfig(name="b", format="otb", root=str(other)))
+    ds = PairDataset(TrainConfig(neg_prob=1.0, neg_same_prob=1.0), d, 40, seed=0)
+    seen = []
+    pick = ds._random_object
+    ds._random_object = lambda rng, dataset=None, avoid=None: seen.append((dataset, avoid)) or pick(rng, dataset, avoid)
+    for i in range(40):
+        assert bool(ds[i]["neg"])
+    assert {dataset for dataset, _ in seen} == {0, 1}
+    rng = np.random.default_rng(0)
+    for dataset in (0, 1):
+        for track in ds.tracks[dataset]:
+            for _ in range(10):
+                got, _ = pick(rng, dataset, track)
+                assert got is not track and any(got is t for t in ds.tracks[dataset])

@@ -122,6 +122,7 @@ class TrainConfig:
     neg_num: int = 48
     neg_pair_num: int = 16
     neg_prob: float = 0.2
+    neg_same_prob: float = 0.0  # share of negative pairs whose search object comes from the template's dataset
     gray_prob: float = 0.0
     template_aug: AugConfig = field(default_factory=lambda: AugConfig(shift=4, scale=0.05, blur=0.0, flip=0.0, color=1.0))
     search_aug: AugConfig = field(default_factory=lambda: AugConfig(shift=64, scale=0.18, blur=0.2, flip=0.0, color=1.0))

@@ -80,9 +80,16 @@ class PairDataset(Dataset):
         near = valid[(valid >= t - frame_range) & (valid <= t + frame_range)]
         return t, int(near[rng.integers(len(near))])
 
-    def _random_object(self, rng: np.random.Generator) -> tuple[Track, int]:
-        d = int(rng.integers(len(self.tracks)))
-        track = self.tracks[d][int(rng.integers(len(self.tracks[d])))]
+    def _random_object(self, rng: np.random.Generator, dataset: int | None = None,
+                       avoid: Track | None = None) -> tuple[Track, int]:
+        """A random annotated object: of a random dataset, or of ``dataset`` (another track than ``avoid`` when
+        there is one: a same-category distractor, e.g. another pedestrian of MOT or vehicle of CATS)."""
+        d = int(rng.integers(len(self.tracks))) if dataset is None else dataset
+        pool = self.tracks[d]
+        track = pool[int(rng.integers(len(pool)))]
+        if avoid is not None and len(pool) > 1:
+            while track is avoid:
+                track = pool[int(rng.integers(len(pool)))]
         valid = track.valid_index()
         return track, int(valid[rng.integers(len(valid))])
 
@@ -102,19 +109,21 @@ class PairDataset(Dataset):
                 d = int(rng.integers(len(self.tracks)))
                 ti = int(rng.integers(len(self.tracks[d])))
             try:
-                return self._make(self.tracks[d][ti], self.dcfgs[d].frame_range, rng)
+                return self._make(self.tracks[d][ti], self.dcfgs[d].frame_range, rng, d)
             except OSError as e:
                 log.warning("skipping a pair: %s", e)
         raise SiamcanError(f"10 unreadable images in a row while sampling pair {index}: check the dataset files")
 
-    def _make(self, track: Track, frame_range: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def _make(self, track: Track, frame_range: int, rng: np.random.Generator, dataset: int = 0
+              ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         neg = bool(cfg.neg_prob > rng.random())
         gray = bool(cfg.gray_prob > rng.random())
         t_idx, s_idx = self._frame_pair(track, frame_range, rng)
         s_track = track
         if neg:
-            s_track, s_idx = self._random_object(rng)
+            same = cfg.neg_same_prob > 0 and bool(cfg.neg_same_prob > rng.random())
+            s_track, s_idx = self._random_object(rng, dataset if same else None, track if same else None)
         from ..config import AugConfig
         taug = cfg.template_aug if self.augment else AugConfig(color=0.0)
         saug = cfg.search_aug if self.augment else AugConfig(color=0.0)

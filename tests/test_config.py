@@ -64,6 +64,7 @@ def test_unknown_key_is_named(tmp_path, text, key):
     ("model:\n  eca_kernel: 4\n", "model.eca_kernel"),
     ("model:\n  backbone: vgg\n", "model.backbone"),
     ("tracker:\n  window_influence: 1.5\n", "tracker.window_influence"),
+    ("train:\n  neg_same_prob: 2\n", "train.neg_same_prob"),
 ])
 def test_wrong_type_or_value_names_the_key(tmp_path, text, key):
     with pytest.raises(SiamcanError, match=f"'{key}'"):

@@ -140,6 +140,12 @@ class TrainConfig:
     init_weights: str | None = None  # whole-model safetensors to start from (fine-tuning), instead of ImageNet only
     channels_last: bool = True  # NHWC training tensors: 1.7x faster backward through the lite backbone on CPU
 
+    def __post_init__(self) -> None:
+        for key in ("neg_prob", "neg_same_prob", "gray_prob"):
+            v = getattr(self, key)
+            if isinstance(v, (int, float)) and not 0.0 <= v <= 1.0:
+                raise SiamcanError(f"config key 'train.{key}' must be a probability in [0, 1], got {v}")
+
 
 @dataclass(frozen=True)
 class Config:

@@ -28,7 +28,6 @@ from ..fileio import image_files
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Track:
     """One object through a sequence (or a single image)."""

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import SiamcanError
 from ..fileio import image_files
 
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Images of a folder, or of its ``img/`` / ``color/`` sub-folder (OTB / VOT layouts)."""
     d = Path(folder)

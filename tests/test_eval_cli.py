@@ -95,7 +95,8 @@ def test_tune_over_two_folders_starts_from_config_values(dev_otb, tmp_path, caps
     b = _cut_otb(dev_otb, tmp_path / "b", ["parkour"], n=4)
     log, out_cfg = tmp_path / "trials.csv", tmp_path / "tuned.yaml"
     assert main(["tune", str(a), str(b), "--format", "otb", "--model", "siamcan-lite", "--trials", "2",
-                 "--sequences", "parkour", "dog", "--log", str(log), "--write-config", str(out_cfg)]) == 0
+                 "--sequences", "parkour", "dog", "--range", "penalty_k=0:1.2", "--log", str(log),
+                 "--write-config", str(out_cfg)]) == 0
     assert "(2 sequences)" in capsys.readouterr().out
     from siamcan.config import load_config
     from siamcan.zoo import resolve_config
@@ -107,6 +108,9 @@ def test_tune_over_two_folders_starts_from_config_values(dev_otb, tmp_path, caps
     best = max(rows[1:], key=lambda r: float(r.split(",")[-1])).split(",")
     tuned = load_config(out_cfg).tracker
     assert tuned.window_influence == round(float(best[1]), 4) and tuned.lr == round(float(best[3]), 4)
+    assert all(0.0 <= float(r.split(",")[2]) <= 1.2 for r in rows[1:])
+    assert main(["tune", str(a), "--trials", "1", "--range", "penalty=0:1"]) == 2
+    assert "penalty" in capsys.readouterr().err
     # the same sequence name in two folders is refused, one line
     c = _cut_otb(dev_otb, tmp_path / "c", ["dog"], n=4)
     assert main(["tune", str(a), str(c), "--trials", "1"]) == 2

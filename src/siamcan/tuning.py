@@ -58,8 +58,14 @@ def score_params(engine, base: TrackerConfig, params: dict[str, float], sequence
 
 def tune(engine, base: TrackerConfig, dataset: Dataset, trials: int, seed: int = 0,
          max_frames: int | None = None, vot_year: str = "VOT2018",
-         callback: Callable[[int, dict, float], None] | None = None) -> tuple[dict[str, float], float, list[dict]]:
-    """Run the search; returns (best params, best objective, all trials as dicts)."""
+         callback: Callable[[int, dict, float], None] | None = None,
+         space: dict[str, tuple[float, float]] | None = None) -> tuple[dict[str, float], float, list[dict]]:
+    """Run the search over ``space`` (default: SiamBAN's ``SPACE``); returns (best params, best objective, all
+    trials as dicts)."""
+    space = {**SPACE, **(space or {})}
+    for k, (lo, hi) in space.items():
+        if k not in SPACE or not lo < hi:
+            raise SiamcanError(f"search range {k}={lo}:{hi}: the key must be one of {', '.join(SPACE)} and low < high")
     try:
         import optuna
     except ImportError:
@@ -69,7 +75,7 @@ def tune(engine, base: TrackerConfig, dataset: Dataset, trials: int, seed: int =
     history: list[dict] = []
 
     def objective(trial: "optuna.Trial") -> float:
-        params = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in SPACE.items()}
+        params = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in space.items()}
         value = score_params(engine, base, params, sequences, dataset.supervised, vot_year, dataset.exclude_absent)
         history.append({"trial": trial.number, **params, "objective": value})
         if callback is not None:

@@ -24,6 +24,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="write the result under benchmarks.<KEY> instead of the default tracker section")
     p.add_argument("--write-config", default=None, metavar="OUT.yaml",
                    help="write the model's config with the tuned values to this file")
+    p.add_argument("--range", nargs="+", default=[], metavar="KEY=LOW:HIGH", dest="ranges",
+                   help="widen/narrow a search range, e.g. penalty_k=0:1.2 (default: SiamBAN's window_influence "
+                        "0.05:0.65, penalty_k 0:0.6, lr 0.1:0.8)")
     p.add_argument("--log", default=None, metavar="TRIALS.csv", help="write every trial to a CSV file")
 
 
@@ -42,6 +45,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.trials < 1:
         raise SiamcanError("--trials must be at least 1")
+    space = {}
+    for item in args.ranges:
+        try:
+            key, bounds = item.split("=", 1)
+            lo, hi = (float(v) for v in bounds.split(":"))
+        except ValueError:
+            raise SiamcanError(f"--range {item!r}: expected KEY=LOW:HIGH, e.g. penalty_k=0:1.2") from None
+        space[key] = (lo, hi)
     dataset = combine([load_dataset(d, args.format, args.root) for d in args.dataset]).select(args.sequences)
     model, cfg = load_model(args.model, args.weights)
     engine = make_engine(model, args.device)
@@ -56,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         params, value, history = tune(engine, base, dataset, args.trials, args.seed, args.max_frames,
-                                      args.vot_year, on_trial)
+                                      args.vot_year, on_trial, space)
     finally:
         bar.close()
     metric = "EAO" if dataset.supervised else "success AUC"

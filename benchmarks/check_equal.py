@@ -14,16 +14,9 @@ from pathlib import Path
 import numpy as np
 
 
-def _iou(a, b) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def main(argv=None) -> int:
     from siamcan.cli.bench import default_sequence, load_frames, seeded_model
+    from siamcan.evaluation.geometry import box_iou
     from siamcan.fileio import read_boxes
     from siamcan.tracking.engine import TorchEngine
     from siamcan.tracking.fast import FastEngine
@@ -77,7 +70,7 @@ def main(argv=None) -> int:
             gt_file = Path(seq) / "groundtruth_rect.txt"
             if len(over) and gt_file.is_file():
                 g = read_boxes(gt_file)[over[0]]
-                print(f"        eager box vs ground truth there: IoU {_iou(ref[over[0]], g):.2f} (0 = target already lost)")
+                print(f"        eager box vs ground truth there: IoU {box_iou(ref[over[0]], g)[0]:.2f} (0 = target already lost)")
     return 0
 
 

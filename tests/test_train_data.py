@@ -190,10 +190,10 @@ def test_shared_training_data_reads(shared_data, monkeypatch):
 
 
 def test_one_frame_order_for_training_evaluation_and_tracking(tmp_path):
-    """Unpadded frame numbers and mixed-case extensions: training, evaluation and `siamcan track` list a folder
-    the same way (natural order), so image i always meets annotation line i."""
+    """Unpadded frame numbers and mixed-case extensions: training, evaluation (fileio.image_files) and
+    `siamcan track` list a folder the same way (natural order), so image i always meets annotation line i."""
     from siamcan.data.readers import _images
-    from siamcan.evaluation.datasets import list_images as eval_list
+    from siamcan.fileio import image_files as eval_list
     from siamcan.tracking.sources import list_images as track_list
 
     img = tmp_path / "img"

@@ -56,16 +56,22 @@ def score_params(engine, base: TrackerConfig, params: dict[str, float], sequence
     return summarize_one_pass(scores)["success_auc"]
 
 
+def search_space(overrides: dict[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
+    """SiamBAN's ``SPACE`` with some ranges replaced; unknown keys and empty ranges are errors."""
+    space = {**SPACE, **(overrides or {})}
+    for k, (lo, hi) in space.items():
+        if k not in SPACE or not lo < hi:
+            raise SiamcanError(f"search range {k}={lo}:{hi}: the key must be one of {', '.join(SPACE)} and low < high")
+    return space
+
+
 def tune(engine, base: TrackerConfig, dataset: Dataset, trials: int, seed: int = 0,
          max_frames: int | None = None, vot_year: str = "VOT2018",
          callback: Callable[[int, dict, float], None] | None = None,
          space: dict[str, tuple[float, float]] | None = None) -> tuple[dict[str, float], float, list[dict]]:
     """Run the search over ``space`` (default: SiamBAN's ``SPACE``); returns (best params, best objective, all
     trials as dicts)."""
-    space = {**SPACE, **(space or {})}
-    for k, (lo, hi) in space.items():
-        if k not in SPACE or not lo < hi:
-            raise SiamcanError(f"search range {k}={lo}:{hi}: the key must be one of {', '.join(SPACE)} and low < high")
+    space = search_space(space)
     try:
         import optuna
     except ImportError:

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import SiamcanError
     from ..evaluation.datasets import combine, load_dataset
     from ..fileio import atomic_write_text
-    from ..tuning import tune
+    from ..tuning import search_space, tune
     from ..zoo import load_model, make_engine
 
     if args.trials < 1:
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             raise SiamcanError(f"--range {item!r}: expected KEY=LOW:HIGH, e.g. penalty_k=0:1.2") from None
         space[key] = (lo, hi)
+    space = search_space(space)  # bad keys stop here, before frames and the model are loaded
     dataset = combine([load_dataset(d, args.format, args.root) for d in args.dataset]).select(args.sequences)
     model, cfg = load_model(args.model, args.weights)
     engine = make_engine(model, args.device)

@@ -114,7 +114,7 @@ class PairDataset(Dataset):
                 log.warning("skipping a pair: %s", e)
         raise SiamcanError(f"10 unreadable images in a row while sampling pair {index}: check the dataset files")
 
-    def _make(self, track: Track, frame_range: int, rng: np.random.Generator, dataset: int = 0
+    def _make(self, track: Track, frame_range: int, rng: np.random.Generator, dataset: int
               ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         neg = bool(cfg.neg_prob > rng.random())

@@ -155,13 +155,6 @@ def _read_flags(path: Path) -> np.ndarray:
         raise SiamcanError(f"{path}: expected 0/1 flags") from None
 
 
-list_images = image_files
-
-
-def _natural_key(p: Path) -> list:
-    return natural_key(p.name)
-
-
 def _check_counts(name: str, gt: np.ndarray, frames: list[Path], gt_path: Path) -> None:
     if len(gt) != len(frames):
         raise SiamcanError(f"sequence {name}: {gt_path} has {len(gt)} annotation lines but "
@@ -216,7 +209,7 @@ def read_otb(root: Path) -> Dataset:
             named = [(d.name, d / "groundtruth.txt")]
         else:
             continue
-        frames = list_images(img)
+        frames = image_files(img)
         for name, gt_path in named:
             gt = read_annotation(gt_path)
             seq_frames = frames
@@ -242,13 +235,13 @@ def read_uav123(root: Path) -> Dataset:
     seqs = []
     for anno_dir in sorted(anno_dirs):
         data_dir = root / "data_seq" / anno_dir.name
-        for gt_path in sorted(anno_dir.glob("*.txt"), key=_natural_key):
+        for gt_path in sorted(anno_dir.glob("*.txt"), key=lambda p: natural_key(p.name)):
             name = gt_path.stem
             video = data_dir / name
             if not video.is_dir():
                 video = data_dir / re.sub(r"_\d+$", "", name)
             gt = read_annotation(gt_path)
-            frames = list_images(video)
+            frames = image_files(video)
             if len(gt) != len(frames):
                 raise SiamcanError(f"sequence {name}: {gt_path} has {len(gt)} annotation lines but {video} holds "
                                    f"{len(frames)} images and the sub-sequence frame range is unknown; "
@@ -264,12 +257,12 @@ def read_lasot(root: Path) -> Dataset:
     if (root / "testing_set.txt").is_file():
         wanted = set((root / "testing_set.txt").read_text().split())
     seqs = []
-    for gt_path in sorted(root.glob("*/*/groundtruth.txt"), key=lambda p: _natural_key(p.parent)):
+    for gt_path in sorted(root.glob("*/*/groundtruth.txt"), key=lambda p: natural_key(p.parent.name)):
         d = gt_path.parent
         if wanted is not None and d.name not in wanted:
             continue
         gt = read_annotation(gt_path)
-        frames = list_images(d / "img")
+        frames = image_files(d / "img")
         _check_counts(d.name, gt, frames, gt_path)
         absent = np.zeros(len(gt), bool)
         for flag_file in ("full_occlusion.txt", "out_of_view.txt"):
@@ -297,7 +290,7 @@ def read_got10k(root: Path) -> Dataset:
         d = root / name
         gt_path = d / "groundtruth.txt"
         gt = read_annotation(gt_path)
-        frames = list_images(d)
+        frames = image_files(d)
         scorable = True
         if len(gt) == 1 and len(frames) > 1:  # test split: only the first box is public
             gt = np.vstack([gt, np.full((len(frames) - 1, gt.shape[1]), np.nan)])
@@ -325,7 +318,7 @@ def read_vot(root: Path) -> Dataset:
         d = root / name
         gt_path = d / "groundtruth.txt"
         gt = read_annotation(gt_path)
-        frames = list_images(d / "color" if (d / "color").is_dir() else d)
+        frames = image_files(d / "color" if (d / "color").is_dir() else d)
         _check_counts(name, gt, frames, gt_path)
         seqs.append(_make_sequence(name, frames, gt, tags=_read_tag_files(d, len(gt))))
     return Dataset(root.name, seqs, supervised=True)

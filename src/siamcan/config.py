@@ -139,6 +139,10 @@ class TrainConfig:
     keep_checkpoints: int = 0  # epoch checkpoints to keep (0 = all)
     init_weights: str | None = None  # whole-model safetensors to start from (fine-tuning), instead of ImageNet only
     channels_last: bool = True  # NHWC training tensors: 1.7x faster backward through the lite backbone on CPU
+    # distillation: a folder with NanoTrack's backbone/head ONNX models whose maps on every pair are extra targets
+    teacher: str | None = None
+    kd_cls_weight: float = 1.0
+    kd_reg_weight: float = 1.0
 
     def __post_init__(self) -> None:
         for key in ("neg_prob", "neg_same_prob", "gray_prob"):

@@ -81,17 +81,45 @@ def centerness_loss(cen: torch.Tensor, cen_target: torch.Tensor, label: torch.Te
     return F.binary_cross_entropy_with_logits(cen.float()[:, 0][pos], cen_target.float()[pos])
 
 
+def distill_loss(cls: torch.Tensor, loc: torch.Tensor, batch: dict[str, torch.Tensor], kind: str = "diou"
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cls, reg) distillation losses against a teacher's maps (``t_prob``, ``t_loc``, ``t_mask``; training/teacher.py).
+
+    cls: KL(teacher || student) of the 2-class distributions at every point, averaged with the teacher's foreground
+    probability as weight and, separately, with its background probability (half each, like :func:`cls_loss`:
+    otherwise the ~600 background points of a 25x25 map drown the few target points).
+    reg: the IoU-family loss between the student's and the teacher's (l, t, r, b), weighted by the teacher's
+    foreground probability, over the points inside the teacher's box.
+    """
+    logq = F.log_softmax(cls.float(), dim=1)
+    p = batch["t_prob"].float().clamp(1e-6, 1 - 1e-6)
+    kl = p * (torch.log(p) - logq[:, 1]) + (1 - p) * (torch.log1p(-p) - logq[:, 0])
+    kd_cls = 0.5 * (kl * p).sum() / p.sum() + 0.5 * (kl * (1 - p)).sum() / (1 - p).sum()
+    w = p * batch["t_mask"].float()
+    if float(w.sum()) < 1e-6:
+        return kd_cls, loc.sum() * 0.0
+    sel = w > 0
+    pred = loc.float().permute(0, 2, 3, 1)[sel]
+    target = batch["t_loc"].float().permute(0, 2, 3, 1)[sel]
+    ww = w[sel]
+    kd_reg = (reg_loss_per_point(pred, target, kind) * ww).sum() / ww.sum()
+    return kd_cls, kd_reg
+
+
 @dataclass
 class LossOutput:
     total: torch.Tensor
     cls: torch.Tensor
     reg: torch.Tensor
     cen: torch.Tensor | None = None
+    kd: torch.Tensor | None = None  # weighted distillation part of ``total`` (teacher targets in the batch)
 
 
 def siamcan_loss(outputs: tuple[torch.Tensor, ...], batch: dict[str, torch.Tensor], reg_kind: str = "diou",
-                 cls_weight: float = 1.0, reg_weight: float = 1.0, cen_weight: float = 1.0) -> LossOutput:
-    """Total = cls_weight * CE + reg_weight * IoU-family loss (+ cen_weight * centerness BCE when the model has it)."""
+                 cls_weight: float = 1.0, reg_weight: float = 1.0, cen_weight: float = 1.0,
+                 kd_cls_weight: float = 0.0, kd_reg_weight: float = 0.0) -> LossOutput:
+    """Total = cls_weight * CE + reg_weight * IoU-family loss (+ cen_weight * centerness BCE when the model has it)
+    (+ kd_cls_weight * cls distillation + kd_reg_weight * reg distillation when the batch has teacher targets)."""
     cls, loc = outputs[0], outputs[1]
     label = batch["label"]
     lc = cls_loss(cls, label)
@@ -101,4 +129,9 @@ def siamcan_loss(outputs: tuple[torch.Tensor, ...], batch: dict[str, torch.Tenso
     if len(outputs) > 2:
         lcen = centerness_loss(outputs[2], batch["cen"], label)
         total = total + cen_weight * lcen
-    return LossOutput(total=total, cls=lc, reg=lr, cen=lcen)
+    lkd = None
+    if "t_prob" in batch and (kd_cls_weight > 0 or kd_reg_weight > 0):
+        kc, kr = distill_loss(cls, loc, batch, reg_kind)
+        lkd = kd_cls_weight * kc + kd_reg_weight * kr
+        total = total + lkd
+    return LossOutput(total=total, cls=lc, reg=lr, cen=lcen, kd=lkd)

@@ -42,8 +42,8 @@ from .schedule import lr_for
 
 log = logging.getLogger(__name__)
 
-LOG_FIELDS = ["epoch", "step", "loss", "cls", "reg", "lr", "pairs_per_s"]
-VAL_FIELDS = ["epoch", "step", "val_loss", "val_cls", "val_reg"]
+LOG_FIELDS = ["epoch", "step", "loss", "cls", "reg", "kd", "lr", "pairs_per_s"]
+VAL_FIELDS = ["epoch", "step", "val_loss", "val_cls", "val_reg", "val_kd"]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -67,6 +67,11 @@ def check_config(cfg: Config) -> None:
         raise SiamcanError(f"train.amp_dtype must be bf16 or fp16, got '{t.amp_dtype}'")
     if not t.datasets:
         raise SiamcanError("train.datasets is empty: nothing to train on")
+    for key in ("kd_cls_weight", "kd_reg_weight"):
+        if getattr(t, key) < 0:
+            raise SiamcanError(f"train.{key} must be >= 0, got {getattr(t, key)}")
+    if t.teacher and not Path(t.teacher).is_dir():
+        raise SiamcanError(f"train.teacher: no such folder: {t.teacher} (NanoTrack's backbone and head ONNX files)")
 
 
 # -------------------------------------------------------------------------------------- freezing / optim
@@ -137,7 +142,7 @@ def _rewrite_csv(path: Path, fields: list[str], keep_before_epoch: int) -> None:
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < keep_before_epoch]
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fields)
+        w = csv.DictWriter(f, fields, restval=0, extrasaction="ignore")  # logs of older versions lack "kd"
         w.writeheader()
         w.writerows(rows)
 
@@ -149,7 +154,7 @@ def _append_csv(path: Path, fields: list[str], row: dict[str, Any]) -> None:
 
 def read_log(path: Path) -> list[dict[str, float]]:
     with open(path, newline="") as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+        return [{k: float(v) if v not in (None, "") else 0.0 for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def plot_losses(output: Path) -> None:
@@ -165,6 +170,8 @@ def plot_losses(output: Path) -> None:
         ax.plot([r["step"] for r in train], [r["loss"] for r in train], lw=0.8, label="train loss")
         ax.plot([r["step"] for r in train], [r["cls"] for r in train], lw=0.6, alpha=0.6, label="train cls")
         ax.plot([r["step"] for r in train], [r["reg"] for r in train], lw=0.6, alpha=0.6, label="train reg")
+        if any(r.get("kd", 0.0) for r in train):
+            ax.plot([r["step"] for r in train], [r["kd"] for r in train], lw=0.6, alpha=0.6, label="train distillation")
     if val:
         ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation loss")
     ax.set_xlabel("optimizer step")
@@ -194,25 +201,40 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device, channels_last: boo
     return out
 
 
+def _losses(out: tuple[torch.Tensor, ...], batch: dict[str, torch.Tensor], t) -> Any:
+    return siamcan_loss(out, batch, t.reg_loss, t.cls_weight, t.reg_weight, t.cen_weight, t.kd_cls_weight,
+                        t.kd_reg_weight)
+
+
+def _teacher(cfg: Config):
+    if not cfg.train.teacher:
+        return None
+    from .teacher import NanoTrackTeacher
+    return NanoTrackTeacher(cfg.train.teacher)
+
+
 @torch.no_grad()
-def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.device, workers: int) -> dict[str, float]:
+def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.device, workers: int,
+             teacher=None) -> dict[str, float]:
     """Mean loss over the fixed held-out pairs, model in eval mode."""
     was = model.training
     model.eval()
-    sums = {"loss": 0.0, "cls": 0.0, "reg": 0.0}
+    sums = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "kd": 0.0}
     n = 0
     dl = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=False, num_workers=workers,
                     worker_init_fn=worker_init if workers else None)
     for batch in dl:
+        if teacher is not None:
+            batch = teacher.label(batch)
         batch = _to(batch, device, cfg.train.channels_last)
         with _autocast(device, cfg):
             out = model(batch["template"], batch["search"])
-        lo = siamcan_loss(out, batch, cfg.train.reg_loss, cfg.train.cls_weight, cfg.train.reg_weight,
-                          cfg.train.cen_weight)
+        lo = _losses(out, batch, cfg.train)
         b = batch["label"].shape[0]
         sums["loss"] += lo.total.item() * b
         sums["cls"] += lo.cls.item() * b
         sums["reg"] += lo.reg.item() * b
+        sums["kd"] += (lo.kd.item() if lo.kd is not None else 0.0) * b
         n += b
     model.train(was)
     return {k: v / max(n, 1) for k, v in sums.items()}
@@ -283,6 +305,7 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
     if t.channels_last:
         model.to(memory_format=torch.channels_last)
 
+    teacher = _teacher(cfg)
     train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed)
     val_ds = PairDataset(t, t.val_datasets, t.val_pairs, t.seed + 1, fixed_epoch=0) \
         if (t.val_datasets and t.val_pairs > 0) else None
@@ -329,23 +352,27 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
         loader = _loader(train_ds, StepBatchSampler(steps, t.batch_size, t.accum_steps, info), workers, dev)
         bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", disable=not (progress and info.main),
                    dynamic_ncols=True, leave=False)
-        win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "n": 0}
+        win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "kd": 0.0, "n": 0}
         t_win = time.perf_counter()
         pairs_win = 0
         it = iter(loader)
         for step in range(steps):
             opt.zero_grad(set_to_none=True)
             bad = False
-            acc = torch.zeros(3, device=dev)
+            acc = torch.zeros(4, device=dev)
             for a in range(t.accum_steps):
-                batch = _to(next(it), dev, t.channels_last)
+                batch = next(it)
+                if teacher is not None:
+                    batch = teacher.label(batch)
+                batch = _to(batch, dev, t.channels_last)
                 sync = a == t.accum_steps - 1 or not info.enabled
                 ctx = ddp.no_sync() if (info.enabled and not sync) else contextlib.nullcontext()
                 with ctx:
                     with _autocast(dev, cfg):
                         out = ddp(batch["template"], batch["search"])
-                    lo = siamcan_loss(out, batch, t.reg_loss, t.cls_weight, t.reg_weight, t.cen_weight)
-                    vals = torch.stack([lo.total.detach(), lo.cls.detach(), lo.reg.detach()]).float()
+                    lo = _losses(out, batch, t)
+                    kd = lo.kd.detach() if lo.kd is not None else torch.zeros((), device=dev)
+                    vals = torch.stack([lo.total.detach(), lo.cls.detach(), lo.reg.detach(), kd]).float()
                     flag = torch.tensor([0.0 if bool(torch.isfinite(vals).all()) and vals[0].item() <= t.max_loss
                                          else 1.0], device=dev)
                     flag = all_reduce_mean(flag, info)
@@ -371,18 +398,18 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
             pairs_win += per_step
             pairs_done += per_step
             if not bad:
-                for k, v in zip(("loss", "cls", "reg"), acc.tolist()):
+                for k, v in zip(("loss", "cls", "reg", "kd"), acc.tolist()):
                     win[k] += v
                 win["n"] += 1
             if info.main and ((step + 1) % t.log_every == 0 or step + 1 == steps):
                 dt = time.perf_counter() - t_win
                 n = max(win["n"], 1)
                 row = {"epoch": epoch, "step": global_step, "loss": win["loss"] / n, "cls": win["cls"] / n,
-                       "reg": win["reg"] / n, "lr": lr, "pairs_per_s": pairs_win / dt if dt > 0 else 0.0}
+                       "reg": win["reg"] / n, "kd": win["kd"] / n, "lr": lr, "pairs_per_s": pairs_win / dt if dt > 0 else 0.0}
                 _append_csv(output / "log.csv", LOG_FIELDS, row)
                 last["loss"] = row["loss"]
                 bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{row['pairs_per_s']:.1f}")
-                win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "n": 0}
+                win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "kd": 0.0, "n": 0}
                 t_win, pairs_win = time.perf_counter(), 0
             bar.update(1)
             if stop_after_steps is not None and run_steps >= stop_after_steps:
@@ -393,10 +420,10 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
         # ---------------------------------------------------------------- end of epoch: val, checkpoint
         if info.main:
             if val_ds is not None:
-                v = validate(model, val_ds, cfg, dev, workers)
+                v = validate(model, val_ds, cfg, dev, workers, teacher)
                 _append_csv(output / "val.csv", VAL_FIELDS, {"epoch": epoch, "step": global_step,
                                                              "val_loss": v["loss"], "val_cls": v["cls"],
-                                                             "val_reg": v["reg"]})
+                                                             "val_reg": v["reg"], "val_kd": v["kd"]})
                 last["val_loss"] = v["loss"]
             set_train_mode(model, cfg, epoch)
             ck_state = {"epoch": epoch, "global_step": global_step, "optimizer": opt.state_dict(),

@@ -1,0 +1,103 @@
+"""A stronger tracker as a teacher: NanoTrack's response maps as extra training targets (distillation).
+
+The issue allows "pseudo-labels from a stronger tracker". NanoTrack (the OpenCV tracker, ONNX backbone + head, trained
+on GOT-10k/LaSOT/COCO/...) sees the same template (127) and search (255) crops as SiamCAN, with the same context rule,
+so its outputs on a training pair are soft targets for ours:
+
+* ``t_prob`` (B,25,25): NanoTrack's foreground probability, bilinearly resampled from its 16x16 grid
+  (stride 16, point ``i`` at ``(i - 8) * 16 + 127`` crop pixels, OpenCV's ``generateGrids``) to SiamCAN's 25x25 grid
+  (stride 8, point ``k`` at ``(k - 12) * 8 + 127``), which falls on teacher coordinates ``2 + k / 2``.
+* ``t_loc`` (B,4,25,25): NanoTrack's predicted box at each of our points, as (l, t, r, b) from that point. The box
+  corners (x1, y1, x2, y2) = (grid - l, grid - t, grid + r, grid + b) are resampled, not the distances.
+* ``t_mask`` (B,25,25): points inside the teacher's box (all four distances > 1 px), where ``t_loc`` is usable.
+
+NanoTrack takes RGB 0-255 (OpenCV's tracker feeds ``blobFromImage(crop, swapRB=True)``); our crops are BGR 0-255.
+The teacher runs through ``cv2.dnn`` one pair at a time (its graph does not take a batch): about 3 ms a pair on one
+CPU core, small next to a training step.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import SiamcanError
+
+TEACHER_SCORE, TEACHER_STRIDE = 16, 16
+STUDENT_SCORE, STUDENT_STRIDE = 25, 8
+CENTER = 127
+
+
+def _find(folder: Path, word: str) -> Path:
+    hits = sorted(p for p in folder.glob("*.onnx") if word in p.name.lower())
+    if len(hits) != 1:
+        raise SiamcanError(f"train.teacher: expected one '*{word}*.onnx' file in {folder}, found {len(hits)}")
+    return hits[0]
+
+
+def _resample_coords() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Teacher-grid indices (i0, i0 + 1) and weight of i0 + 1 for each student index (same along x and y)."""
+    student = (np.arange(STUDENT_SCORE) - STUDENT_SCORE // 2) * STUDENT_STRIDE + CENTER
+    t = (student - CENTER) / TEACHER_STRIDE + TEACHER_SCORE // 2
+    if t.min() < 0 or t.max() > TEACHER_SCORE - 1:
+        raise SiamcanError("teacher grid does not cover the SiamCAN score map")
+    i0 = np.minimum(np.floor(t).astype(int), TEACHER_SCORE - 2)
+    return i0, i0 + 1, (t - i0).astype(np.float32)
+
+
+class NanoTrackTeacher:
+    """NanoTrack (v2 or v3 ONNX models in one folder) labelling SiamCAN training pairs."""
+
+    def __init__(self, folder: str | Path):
+        import cv2
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise SiamcanError(f"train.teacher: no such folder: {folder}")
+        self.backbone = cv2.dnn.readNet(str(_find(folder, "backbone")))
+        self.head = cv2.dnn.readNet(str(_find(folder, "head")))
+        g = (np.arange(TEACHER_SCORE, dtype=np.float32) - TEACHER_SCORE // 2) * TEACHER_STRIDE + CENTER
+        self.gx, self.gy = np.meshgrid(g, g)  # (y, x) arrays of point x / point y
+        self.i0, self.i1, self.w = _resample_coords()
+        p = (np.arange(STUDENT_SCORE, dtype=np.float32) - STUDENT_SCORE // 2) * STUDENT_STRIDE + CENTER
+        self.px, self.py = np.meshgrid(p, p)
+
+    def _features(self, img: np.ndarray) -> np.ndarray:
+        self.backbone.setInput(np.ascontiguousarray(img[None, ::-1], dtype=np.float32))  # BGR -> RGB
+        return self.backbone.forward().copy()
+
+    def _resample(self, m: np.ndarray) -> np.ndarray:
+        """(..., 16, 16) -> (..., 25, 25), bilinear on the aligned grids."""
+        i0, i1, w = self.i0, self.i1, self.w
+        rows = m[..., i0, :] * (1 - w)[:, None] + m[..., i1, :] * w[:, None]
+        return rows[..., i0] * (1 - w) + rows[..., i1] * w
+
+    def pair(self, template: np.ndarray, search: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One pair, (3,127,127) and (3,255,255) BGR 0-255 -> (prob (25,25), ltrb (4,25,25), mask (25,25))."""
+        zf, xf = self._features(template), self._features(search)
+        self.head.setInput(zf, "input1")
+        self.head.setInput(xf, "input2")
+        cls, reg = self.head.forward(["output1", "output2"])
+        if cls.shape[-2:] != (TEACHER_SCORE, TEACHER_SCORE):
+            raise SiamcanError(f"train.teacher: the head gives a {cls.shape[-2]}x{cls.shape[-1]} map; only NanoTrack "
+                               f"v2's {TEACHER_SCORE}x{TEACHER_SCORE} layout (stride 16) is supported")
+        cls, reg = cls[0].astype(np.float64), reg[0].astype(np.float32)
+        e = np.exp(cls - cls.max(0, keepdims=True))
+        prob = (e[1] / e.sum(0)).astype(np.float32)
+        corners = np.stack([self.gx - reg[0], self.gy - reg[1], self.gx + reg[2], self.gy + reg[3]])
+        c = self._resample(corners)
+        ltrb = np.stack([self.px - c[0], self.py - c[1], c[2] - self.px, c[3] - self.py]).astype(np.float32)
+        mask = (ltrb > 1.0).all(0)
+        return self._resample(prob).astype(np.float32), ltrb, mask
+
+    @torch.no_grad()
+    def label(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Add ``t_prob``, ``t_loc``, ``t_mask`` to a CPU batch (``template``/``search`` float BGR 0-255)."""
+        z = batch["template"].float().contiguous().numpy()
+        x = batch["search"].float().contiguous().numpy()
+        out = [self.pair(z[i], x[i]) for i in range(z.shape[0])]
+        batch["t_prob"] = torch.from_numpy(np.stack([o[0] for o in out]))
+        batch["t_loc"] = torch.from_numpy(np.stack([o[1] for o in out]))
+        batch["t_mask"] = torch.from_numpy(np.stack([o[2] for o in out]))
+        return batch

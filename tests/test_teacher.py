@@ -1,8 +1,9 @@
-"""Distillation from NanoTrack (training/teacher.py, losses.distill_loss): grid alignment, the teacher's maps on real
+"""Distillation from NanoTrack (data/teacher.py, losses.distill_loss): grid alignment, the teacher's maps on real
 training pairs against their ground truth, the loss, and a training run that logs it."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from siamcan.config import load_config
 from siamcan.data.pairs import PairDataset
 from siamcan.tracking.geometry import crop_points
 from siamcan.training.losses import distill_loss, siamcan_loss
-from siamcan.training.teacher import STUDENT_SCORE, NanoTrackTeacher, _resample_coords
+from siamcan.data.teacher import STUDENT_SCORE, NanoTrackTeacher, _resample_coords
 from siamcan.training.trainer import read_log, train
 
 from test_train_loop import REPO, tiny_config
@@ -82,6 +83,19 @@ def test_distill_loss_is_zero_at_the_teacher_and_positive_elsewhere():
     assert out.kd is not None
     torch.testing.assert_close(out.kd, 2.0 * kc + 0.5 * kr)
     assert siamcan_loss((wrong, loc), batch).kd is None  # weights 0: no distillation term
+
+
+def test_pairs_carry_the_teacher_targets_and_still_pickle(otb_train_data, nanotrack_v2):
+    t = tiny_config(otb_train_data, teacher=str(nanotrack_v2)).train
+    ds = PairDataset(t, t.datasets, 4, seed=0)
+    item = ds[1]
+    assert item["t_prob"].shape == (25, 25) and item["t_loc"].shape == (4, 25, 25) and item["t_mask"].shape == (25, 25)
+    assert 0 <= float(item["t_prob"].min()) and float(item["t_prob"].max()) <= 1
+    clone = pickle.loads(pickle.dumps(ds))  # what a DataLoader worker gets: the teacher is re-made there
+    torch.testing.assert_close(clone[1]["t_prob"], item["t_prob"])
+    plain = PairDataset(tiny_config(otb_train_data).train, t.datasets, 4, seed=0)[1]
+    assert "t_prob" not in plain
+    torch.testing.assert_close(plain["search"], item["search"])  # the teacher changes no pair
 
 
 def test_training_with_a_teacher_logs_the_distillation_loss(otb_train_data, nanotrack_v2, tmp_path):

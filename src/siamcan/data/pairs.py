@@ -5,6 +5,9 @@ Each epoch draws ``num_use`` tracks per dataset (-1: all, once), shuffles them, 
 probability ``neg_prob`` a negative pair (search from a random object of a random dataset). Every random choice of
 item ``i`` of epoch ``e`` comes from ``numpy.random.default_rng([seed, e, i])``: the data are a pure function of
 (seed, epoch, index), whatever the worker count, the process (DDP rank) or a resume.
+
+With ``train.teacher`` set, each pair also carries NanoTrack's maps on it (``t_prob``, ``t_loc``, ``t_mask``;
+:mod:`siamcan.data.teacher`), the distillation targets.
 """
 from __future__ import annotations
 
@@ -43,6 +46,21 @@ class PairDataset(Dataset):
         self.epoch = 0 if fixed_epoch is None else fixed_epoch
         self.pick = np.zeros((0, 2), np.int64)
         self.set_epoch(self.epoch)
+        self._teacher = None  # NanoTrackTeacher, made on first use in each process (cv2.dnn nets do not pickle)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_teacher"] = None
+        return state
+
+    def _label(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The teacher's targets (``train.teacher``) for one pair, or the pair unchanged."""
+        if not self.cfg.teacher:
+            return item
+        if self._teacher is None:
+            from .teacher import NanoTrackTeacher
+            self._teacher = NanoTrackTeacher(self.cfg.teacher)
+        return self._teacher.label(item)
 
     def summary(self) -> str:
         return ", ".join(f"{d.name}: {len(t)} tracks" for d, t in zip(self.dcfgs, self.tracks))
@@ -109,9 +127,11 @@ class PairDataset(Dataset):
                 d = int(rng.integers(len(self.tracks)))
                 ti = int(rng.integers(len(self.tracks[d])))
             try:
-                return self._make(self.tracks[d][ti], self.dcfgs[d].frame_range, rng, d)
+                item = self._make(self.tracks[d][ti], self.dcfgs[d].frame_range, rng, d)
             except OSError as e:
                 log.warning("skipping a pair: %s", e)
+                continue
+            return self._label(item)
         raise SiamcanError(f"10 unreadable images in a row while sampling pair {index}: check the dataset files")
 
     def _make(self, track: Track, frame_range: int, rng: np.random.Generator, dataset: int

@@ -83,7 +83,7 @@ def centerness_loss(cen: torch.Tensor, cen_target: torch.Tensor, label: torch.Te
 
 def distill_loss(cls: torch.Tensor, loc: torch.Tensor, batch: dict[str, torch.Tensor], kind: str = "diou"
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(cls, reg) distillation losses against a teacher's maps (``t_prob``, ``t_loc``, ``t_mask``; training/teacher.py).
+    """(cls, reg) distillation losses against a teacher's maps (``t_prob``, ``t_loc``, ``t_mask``; data/teacher.py).
 
     cls: KL(teacher || student) of the 2-class distributions at every point, averaged with the teacher's foreground
     probability as weight and, separately, with its background probability (half each, like :func:`cls_loss`:

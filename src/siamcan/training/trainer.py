@@ -206,16 +206,8 @@ def _losses(out: tuple[torch.Tensor, ...], batch: dict[str, torch.Tensor], t) ->
                         t.kd_reg_weight)
 
 
-def _teacher(cfg: Config):
-    if not cfg.train.teacher:
-        return None
-    from .teacher import NanoTrackTeacher
-    return NanoTrackTeacher(cfg.train.teacher)
-
-
 @torch.no_grad()
-def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.device, workers: int,
-             teacher=None) -> dict[str, float]:
+def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.device, workers: int) -> dict[str, float]:
     """Mean loss over the fixed held-out pairs, model in eval mode."""
     was = model.training
     model.eval()
@@ -224,8 +216,6 @@ def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.devic
     dl = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=False, num_workers=workers,
                     worker_init_fn=worker_init if workers else None)
     for batch in dl:
-        if teacher is not None:
-            batch = teacher.label(batch)
         batch = _to(batch, device, cfg.train.channels_last)
         with _autocast(device, cfg):
             out = model(batch["template"], batch["search"])
@@ -305,7 +295,6 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
     if t.channels_last:
         model.to(memory_format=torch.channels_last)
 
-    teacher = _teacher(cfg)
     train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed)
     val_ds = PairDataset(t, t.val_datasets, t.val_pairs, t.seed + 1, fixed_epoch=0) \
         if (t.val_datasets and t.val_pairs > 0) else None
@@ -361,10 +350,7 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
             bad = False
             acc = torch.zeros(4, device=dev)
             for a in range(t.accum_steps):
-                batch = next(it)
-                if teacher is not None:
-                    batch = teacher.label(batch)
-                batch = _to(batch, dev, t.channels_last)
+                batch = _to(next(it), dev, t.channels_last)
                 sync = a == t.accum_steps - 1 or not info.enabled
                 ctx = ddp.no_sync() if (info.enabled and not sync) else contextlib.nullcontext()
                 with ctx:
@@ -420,7 +406,7 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
         # ---------------------------------------------------------------- end of epoch: val, checkpoint
         if info.main:
             if val_ds is not None:
-                v = validate(model, val_ds, cfg, dev, workers, teacher)
+                v = validate(model, val_ds, cfg, dev, workers)
                 _append_csv(output / "val.csv", VAL_FIELDS, {"epoch": epoch, "step": global_step,
                                                              "val_loss": v["loss"], "val_cls": v["cls"],
                                                              "val_reg": v["reg"], "val_kd": v["kd"]})

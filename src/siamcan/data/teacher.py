@@ -12,8 +12,9 @@ so its outputs on a training pair are soft targets for ours:
 * ``t_mask`` (B,25,25): points inside the teacher's box (all four distances > 1 px), where ``t_loc`` is usable.
 
 NanoTrack takes RGB 0-255 (OpenCV's tracker feeds ``blobFromImage(crop, swapRB=True)``); our crops are BGR 0-255.
-The teacher runs through ``cv2.dnn`` one pair at a time (its graph does not take a batch): about 3 ms a pair on one
-CPU core, small next to a training step.
+The teacher runs through ``cv2.dnn`` one pair at a time (its graph does not take a batch): about 4 ms a pair on one
+CPU core, small next to a training step. :class:`~siamcan.data.pairs.PairDataset` calls it per pair, so with
+DataLoader workers the labelling runs in the workers, in parallel.
 """
 from __future__ import annotations
 
@@ -91,13 +92,8 @@ class NanoTrackTeacher:
         mask = (ltrb > 1.0).all(0)
         return self._resample(prob).astype(np.float32), ltrb, mask
 
-    @torch.no_grad()
-    def label(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Add ``t_prob``, ``t_loc``, ``t_mask`` to a CPU batch (``template``/``search`` float BGR 0-255)."""
-        z = batch["template"].float().contiguous().numpy()
-        x = batch["search"].float().contiguous().numpy()
-        out = [self.pair(z[i], x[i]) for i in range(z.shape[0])]
-        batch["t_prob"] = torch.from_numpy(np.stack([o[0] for o in out]))
-        batch["t_loc"] = torch.from_numpy(np.stack([o[1] for o in out]))
-        batch["t_mask"] = torch.from_numpy(np.stack([o[2] for o in out]))
-        return batch
+    def label(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Add ``t_prob``, ``t_loc``, ``t_mask`` to one pair (``template``/``search`` (3,H,W) float BGR 0-255)."""
+        prob, ltrb, mask = self.pair(item["template"].numpy(), item["search"].numpy())
+        item["t_prob"], item["t_loc"], item["t_mask"] = (torch.from_numpy(a) for a in (prob, ltrb, mask))
+        return item

@@ -85,6 +85,21 @@ def test_distill_loss_is_zero_at_the_teacher_and_positive_elsewhere():
     assert siamcan_loss((wrong, loc), batch).kd is None  # weights 0: no distillation term
 
 
+def test_distill_loss_stays_finite_when_a_point_predicts_an_absurd_box():
+    # seen in training: exp() of a far-off point gave 1e29-px distances; the areas overflowed float32 and the loss
+    # went NaN (the step was skipped). The regression losses clamp predictions to 1e4 px.
+    batch = _teacher_batch()
+    batch["t_mask"][:] = True
+    loc = batch["t_loc"].clone()
+    loc[0, :, 3, 4] = 1e30
+    loc.requires_grad_()
+    cls = torch.zeros(2, 2, 25, 25, requires_grad=True)
+    kc, kr = distill_loss(cls, loc, batch)
+    assert torch.isfinite(kc) and torch.isfinite(kr)
+    (kc + kr).backward()
+    assert torch.isfinite(loc.grad).all()
+
+
 def test_pairs_carry_the_teacher_targets_and_still_pickle(otb_train_data, nanotrack_v2):
     t = tiny_config(otb_train_data, teacher=str(nanotrack_v2)).train
     ds = PairDataset(t, t.datasets, 4, seed=0)

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 REG_LOSSES = ("iou", "log_iou", "giou", "diou")
+MAX_DISTANCE = 1e4  # px; predicted (l, t, r, b) are clamped to it in the regression losses
 
 
 def cls_loss(cls: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -50,7 +51,10 @@ def reg_loss_per_point(pred: torch.Tensor, target: torch.Tensor, kind: str = "di
     ``iou``: 1 - IoU (SiamBAN's ``linear_iou``); ``log_iou``: -log IoU; ``giou``: 1 - (IoU - (C - U)/C);
     ``diou``: 1 - IoU + rho^2 / c^2 (c^2 = squared diagonal of the enclosing box).
     """
-    t = iou_terms(pred.float(), target.float())
+    # a far-off point can predict exp(large) distances: in float32 the areas of 1e20-px boxes overflow to inf and the
+    # loss to NaN (seen with distillation, whose reg term covers every point of the teacher's box). No box is 10^4
+    # px away in a 255-px crop, so clamping there changes no real prediction.
+    t = iou_terms(pred.float().clamp(max=MAX_DISTANCE), target.float())
     if kind == "iou":
         return 1 - t["iou"]
     if kind == "log_iou":

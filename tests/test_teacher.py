@@ -122,5 +122,9 @@ def test_training_with_a_teacher_logs_the_distillation_loss(otb_train_data, nano
     assert all(r["val_kd"] > 0 for r in read_log(out / "val.csv"))
     with pytest.raises(Exception, match="train.teacher"):
         train(tiny_config(otb_train_data, teacher=str(tmp_path / "missing")), tmp_path / "x", progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(Exception, match="backbone"):
+        train(tiny_config(otb_train_data, teacher=str(empty)), tmp_path / "z", progress=False)
     with pytest.raises(Exception, match="kd_cls_weight"):
         train(tiny_config(otb_train_data, kd_cls_weight=-1.0), tmp_path / "y", progress=False)

@@ -55,7 +55,7 @@ class NanoTrackTeacher:
 
         folder = Path(folder)
         if not folder.is_dir():
-            raise SiamcanError(f"train.teacher: no such folder: {folder}")
+            raise SiamcanError(f"train.teacher: no such folder: {folder} (NanoTrack's backbone and head ONNX files)")
         self.backbone = cv2.dnn.readNet(str(_find(folder, "backbone")))
         self.head = cv2.dnn.readNet(str(_find(folder, "head")))
         g = (np.arange(TEACHER_SCORE, dtype=np.float32) - TEACHER_SCORE // 2) * TEACHER_STRIDE + CENTER

@@ -70,8 +70,9 @@ def check_config(cfg: Config) -> None:
     for key in ("kd_cls_weight", "kd_reg_weight"):
         if getattr(t, key) < 0:
             raise SiamcanError(f"train.{key} must be >= 0, got {getattr(t, key)}")
-    if t.teacher and not Path(t.teacher).is_dir():
-        raise SiamcanError(f"train.teacher: no such folder: {t.teacher} (NanoTrack's backbone and head ONNX files)")
+    if t.teacher:
+        from ..data.teacher import NanoTrackTeacher
+        NanoTrackTeacher(t.teacher)  # fails here, with the reason, rather than inside a DataLoader worker
 
 
 # -------------------------------------------------------------------------------------- freezing / optim

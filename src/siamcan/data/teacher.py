@@ -4,12 +4,12 @@ The issue allows "pseudo-labels from a stronger tracker". NanoTrack (the OpenCV 
 on GOT-10k/LaSOT/COCO/...) sees the same template (127) and search (255) crops as SiamCAN, with the same context rule,
 so its outputs on a training pair are soft targets for ours:
 
-* ``t_prob`` (B,25,25): NanoTrack's foreground probability, bilinearly resampled from its 16x16 grid
+* ``t_prob`` (25,25): NanoTrack's foreground probability, bilinearly resampled from its 16x16 grid
   (stride 16, point ``i`` at ``(i - 8) * 16 + 127`` crop pixels, OpenCV's ``generateGrids``) to SiamCAN's 25x25 grid
   (stride 8, point ``k`` at ``(k - 12) * 8 + 127``), which falls on teacher coordinates ``2 + k / 2``.
-* ``t_loc`` (B,4,25,25): NanoTrack's predicted box at each of our points, as (l, t, r, b) from that point. The box
+* ``t_loc`` (4,25,25): NanoTrack's predicted box at each of our points, as (l, t, r, b) from that point. The box
   corners (x1, y1, x2, y2) = (grid - l, grid - t, grid + r, grid + b) are resampled, not the distances.
-* ``t_mask`` (B,25,25): points inside the teacher's box (all four distances > 1 px), where ``t_loc`` is usable.
+* ``t_mask`` (25,25): points inside the teacher's box (all four distances > 1 px), where ``t_loc`` is usable.
 
 NanoTrack takes RGB 0-255 (OpenCV's tracker feeds ``blobFromImage(crop, swapRB=True)``); our crops are BGR 0-255.
 The teacher runs through ``cv2.dnn`` one pair at a time (its graph does not take a batch): about 4 ms a pair on one
@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from ..errors import SiamcanError
+from ..tracking.geometry import crop_points
 
-TEACHER_SCORE, TEACHER_STRIDE = 16, 16
-STUDENT_SCORE, STUDENT_STRIDE = 25, 8
-CENTER = 127
+TEACHER_SCORE, TEACHER_STRIDE = 16, 16  # its grid is crop_points(16, 16): (i - 8) * 16 + 127, as in OpenCV
+STUDENT_SCORE = crop_points().shape[-1]
 
 
 def _find(folder: Path, word: str) -> Path:
@@ -39,8 +39,9 @@ def _find(folder: Path, word: str) -> Path:
 
 def _resample_coords() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Teacher-grid indices (i0, i0 + 1) and weight of i0 + 1 for each student index (same along x and y)."""
-    student = (np.arange(STUDENT_SCORE) - STUDENT_SCORE // 2) * STUDENT_STRIDE + CENTER
-    t = (student - CENTER) / TEACHER_STRIDE + TEACHER_SCORE // 2
+    student = crop_points()[0, 0]  # x of each column, search-crop pixels (the same along y)
+    teacher = crop_points(TEACHER_SCORE, TEACHER_STRIDE)[0, 0]
+    t = (student - teacher[0]) / TEACHER_STRIDE
     if t.min() < 0 or t.max() > TEACHER_SCORE - 1:
         raise SiamcanError("teacher grid does not cover the SiamCAN score map")
     i0 = np.minimum(np.floor(t).astype(int), TEACHER_SCORE - 2)
@@ -48,7 +49,7 @@ def _resample_coords() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class NanoTrackTeacher:
-    """NanoTrack (v2 or v3 ONNX models in one folder) labelling SiamCAN training pairs."""
+    """NanoTrack v2 (its backbone and head ONNX files in one folder) labelling SiamCAN training pairs."""
 
     def __init__(self, folder: str | Path):
         import cv2
@@ -58,11 +59,9 @@ class NanoTrackTeacher:
             raise SiamcanError(f"train.teacher: no such folder: {folder} (NanoTrack's backbone and head ONNX files)")
         self.backbone = cv2.dnn.readNet(str(_find(folder, "backbone")))
         self.head = cv2.dnn.readNet(str(_find(folder, "head")))
-        g = (np.arange(TEACHER_SCORE, dtype=np.float32) - TEACHER_SCORE // 2) * TEACHER_STRIDE + CENTER
-        self.gx, self.gy = np.meshgrid(g, g)  # (y, x) arrays of point x / point y
+        self.gx, self.gy = crop_points(TEACHER_SCORE, TEACHER_STRIDE)  # (y, x) arrays of point x / point y
         self.i0, self.i1, self.w = _resample_coords()
-        p = (np.arange(STUDENT_SCORE, dtype=np.float32) - STUDENT_SCORE // 2) * STUDENT_STRIDE + CENTER
-        self.px, self.py = np.meshgrid(p, p)
+        self.px, self.py = crop_points()
 
     def _features(self, img: np.ndarray) -> np.ndarray:
         self.backbone.setInput(np.ascontiguousarray(img[None, ::-1], dtype=np.float32))  # BGR -> RGB

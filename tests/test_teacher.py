@@ -11,9 +11,10 @@ import torch
 
 from siamcan.config import load_config
 from siamcan.data.pairs import PairDataset
+from siamcan.data.teacher import STUDENT_SCORE, NanoTrackTeacher, _resample_coords
+from siamcan.evaluation.geometry import box_iou
 from siamcan.tracking.geometry import crop_points
 from siamcan.training.losses import distill_loss, siamcan_loss
-from siamcan.data.teacher import STUDENT_SCORE, NanoTrackTeacher, _resample_coords
 from siamcan.training.trainer import read_log, train
 
 from test_train_loop import REPO, tiny_config
@@ -50,10 +51,8 @@ def test_teacher_finds_the_object_in_real_training_pairs(shared_data, nanotrack_
         k = np.unravel_index(prob.argmax(), prob.shape)
         x1, y1, x2, y2 = item["bbox"].numpy()
         near.append(np.hypot(px[k] - (x1 + x2) / 2, py[k] - (y1 + y2) / 2) < 16)
-        b = (px[k] - ltrb[0][k], py[k] - ltrb[1][k], px[k] + ltrb[2][k], py[k] + ltrb[3][k])
-        iw = max(0.0, min(b[2], x2) - max(b[0], x1))
-        ih = max(0.0, min(b[3], y2) - max(b[1], y1))
-        ious.append(iw * ih / ((b[2] - b[0]) * (b[3] - b[1]) + (x2 - x1) * (y2 - y1) - iw * ih))
+        teacher_box = (px[k] - ltrb[0][k], py[k] - ltrb[1][k], ltrb[0][k] + ltrb[2][k], ltrb[1][k] + ltrb[3][k])
+        ious.append(box_iou(np.array(teacher_box), np.array([x1, y1, x2 - x1, y2 - y1]))[0])
     # ground truth is the independent reference: the teacher's peak is on the object and its box fits it
     assert np.mean(near) >= 0.75
     assert np.median(ious) >= 0.6

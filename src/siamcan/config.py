@@ -143,6 +143,10 @@ class TrainConfig:
     teacher: str | None = None
     kd_cls_weight: float = 1.0
     kd_reg_weight: float = 1.0
+    # weight averaging: model.safetensors = mean of the last N epoch checkpoints (0: the last epoch's weights),
+    # its BatchNorm statistics re-estimated on this many training pairs (0: averaged statistics kept)
+    average_last: int = 0
+    average_bn_pairs: int = 512
 
     def __post_init__(self) -> None:
         for key in ("neg_prob", "neg_same_prob", "gray_prob"):

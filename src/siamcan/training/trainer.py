@@ -70,6 +70,14 @@ def check_config(cfg: Config) -> None:
     for key in ("kd_cls_weight", "kd_reg_weight"):
         if getattr(t, key) < 0:
             raise SiamcanError(f"train.{key} must be >= 0, got {getattr(t, key)}")
+    if t.average_last < 0 or t.average_bn_pairs < 0:
+        raise SiamcanError(f"train.average_last and train.average_bn_pairs must be >= 0, got {t.average_last} and "
+                           f"{t.average_bn_pairs}")
+    if t.average_last > t.epochs:
+        raise SiamcanError(f"train.average_last ({t.average_last}) is more than train.epochs ({t.epochs})")
+    if t.average_last and 0 < t.keep_checkpoints < t.average_last:
+        raise SiamcanError(f"train.keep_checkpoints ({t.keep_checkpoints}) must keep at least the "
+                           f"train.average_last ({t.average_last}) checkpoints to average")
     if t.teacher:
         from ..data.teacher import NanoTrackTeacher
         NanoTrackTeacher(t.teacher)  # fails here, with the reason, rather than inside a DataLoader worker
@@ -424,11 +432,29 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
                 msg += f", val loss {last['val_loss']:.4f}"
             print(msg + f", lr {lr:.3g}", flush=True)
         barrier(info)
+    averaged = ""
+    if info.main and t.average_last > 0 and list_checkpoints(output):
+        from .averaging import average_run
+        last_ck = list_checkpoints(output)[-1]
+        done = int(last_ck.name.split("-")[-1])
+        if done == t.epochs - 1:  # the run is complete: ship the mean of its tail
+            # ``model`` holds the last epoch's weights here (trained, or loaded by --resume)
+            save_model(model, output / "model-last.safetensors", config=cfg_dict, extra={"epoch": str(done)})
+            averaged = average_run(model, cfg, list_checkpoints(output)[-t.average_last:], dev, workers,
+                                   set_train_mode)
+            save_model(model, output / "model.safetensors", config=cfg_dict,
+                       extra={"epoch": str(done), "averaged": averaged})
+            msg = f"siamcan train: model.safetensors = {averaged} (last epoch alone: model-last.safetensors)"
+            if val_ds is not None:
+                last["val_loss"] = validate(model, val_ds, cfg, dev, workers)["loss"]
+                msg += f"; its val loss {last['val_loss']:.4f}"
+            print(msg, flush=True)
+    barrier(info)
     wall = time.perf_counter() - t_start
     summary = {"epochs": t.epochs, "started_at_epoch": start_epoch, "steps": run_steps, "skipped_steps": skipped,
                "final_loss": last["loss"], "final_val_loss": last["val_loss"], "pairs": pairs_done,
                "pairs_per_s": pairs_done / wall if wall > 0 else 0.0, "seconds": wall,
-               "weights": str(output / "model.safetensors"), "output": str(output)}
+               "weights": str(output / "model.safetensors"), "averaged": averaged, "output": str(output)}
     if info.main:
         if start_epoch >= t.epochs:
             print(f"siamcan train: all {t.epochs} epochs already done in {output}")

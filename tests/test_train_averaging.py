@@ -1,12 +1,15 @@
 """Weight averaging over the last epochs (train.average_last): the mean is exact, BatchNorm statistics are
 re-estimated only where layers trained, a finished run re-averages identically on --resume, bad settings are
-one-line errors."""
+one-line errors, and `siamcan train --resume --average-last N` averages a finished run after the fact."""
 from __future__ import annotations
 
 import pytest
 import torch
+import yaml
 from torch import nn
 
+from siamcan.cli.main import main as cli_main
+from siamcan.config import config_to_dict
 from siamcan.errors import SiamcanError
 from siamcan.models.weights import read_metadata, read_state_dict, save_model
 from siamcan.training.averaging import average_state_dicts, recompute_bn
@@ -78,6 +81,16 @@ def test_training_ships_the_mean_of_the_last_epochs_and_resume_repeats_it(otb_tr
     assert again["steps"] == 0
     redo = read_state_dict(out / "model.safetensors")
     assert all(torch.equal(redo[k], shipped[k]) for k in shipped)
+    # after the fact, from the command line: average a finished run that was trained without it
+    plain = tmp_path / "plain"
+    train(tiny_config(otb_train_data, epochs=3, average_bn_pairs=4), plain, progress=False)
+    assert not (plain / "model-last.safetensors").exists()
+    cfg_file = tmp_path / "tiny.yaml"
+    cfg_file.write_text(yaml.safe_dump(config_to_dict(tiny_config(otb_train_data, epochs=3, average_bn_pairs=4))))
+    assert cli_main(["train", str(cfg_file), "--output", str(plain), "--resume", "--average-last", "2",
+                     "--no-progress"]) == 0
+    cli = read_state_dict(plain / "model.safetensors")
+    assert all(torch.equal(cli[k], shipped[k]) for k in shipped)  # same seed: the same run, the same mean
 
 
 def test_averaging_settings_are_checked(otb_train_data):

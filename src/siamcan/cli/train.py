@@ -15,6 +15,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda:LOCAL_RANK if available)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers per process (train.num_workers)")
     p.add_argument("--seed", type=int, default=None, help="override train.seed")
+    p.add_argument("--average-last", type=int, default=None, metavar="N",
+                   help="override train.average_last: ship the mean of the last N epochs (with --resume on a "
+                        "finished run: only the averaging runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = resolve_config(args.config)
     cfg = override(cfg, epochs=args.epochs, pairs_per_epoch=args.pairs_per_epoch, batch_size=args.batch_size,
-                   seed=args.seed)
+                   seed=args.seed, average_last=args.average_last)
     output = Path(args.output) if args.output else Path("runs") / cfg.name
     train(cfg, output, resume=args.resume, device=args.device, workers=args.workers, progress=not args.no_progress)
     return 0

@@ -9,4 +9,4 @@ OUT=${1:-results/dev}
 siamcan eval "$DEV" --format otb --model siamcan-lite --name siamcan-lite --results "$OUT"
 siamcan eval "$DEV" --format otb --tracker nanotrack --name NanoTrackV2 --results "$OUT"
 siamcan report "$DEV" --format otb --results "$OUT" --trackers siamcan-lite NanoTrackV2 \
-    --json "$OUT/otb-format.json" --plot "$OUT/otb-format.png"
+    --per-sequence --bootstrap 10000 --json "$OUT/otb-format.json" --plot "$OUT/otb-format.png"

@@ -53,6 +53,14 @@ def test_eval_and_report_siamcan_and_nanotrack(dev_otb, nanotrack_v2, tmp_path, 
         assert 0 <= row["success_auc"] <= 1 and row["sequences"] == 1
     assert report["trackers"]["NanoTrackV2"]["success_auc"] > 0.3  # a real tracker on 6 easy frames
     assert out_png.read_bytes()[:4] == b"\x89PNG"
+    # per-sequence table and the bootstrap intervals
+    assert main(["report", str(data), "--format", "otb", "--results", str(results), "--trackers", "NanoTrackV2",
+                 "--per-sequence", "--bootstrap", "200", "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "dog" in out and "parkour" in out and "intervals over 200 resamplings of the 2 sequences" in out
+    boot = json.loads(out_json.read_text())["bootstrap"]["trackers"]["NanoTrackV2"]
+    lo, hi = boot["ci"]
+    assert lo <= boot["success_auc"] <= hi
 
 
 def test_eval_vot_supervised_and_report(dev_vot, nanotrack_v2, tmp_path, capsys):

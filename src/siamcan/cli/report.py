@@ -20,11 +20,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", default=None, metavar="OUT.png", help="success + precision plots (one-pass)")
     p.add_argument("--vot-year", default=None, help="EAO interval: 2016, 2018 or 2019 (default: from the name)")
     p.add_argument("--attributes", action="store_true", help="also print the per-attribute / per-tag table")
+    p.add_argument("--per-sequence", action="store_true", help="also print the success AUC of every sequence")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help="also print 95%% intervals of the AUC and of the differences between trackers from N "
+                        "resamplings of the sequences (seed 0; one-pass datasets)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.datasets import load_dataset
-    from ..evaluation.report import format_table, plot_curves, public, score_trackers
+    from ..errors import SiamcanError
+    from ..evaluation.report import (bootstrap_auc, format_bootstrap, format_per_sequence, format_table, plot_curves,
+                                     public, score_trackers)
     from ..fileio import atomic_write_text
 
     dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
@@ -32,6 +38,15 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(report, dataset.supervised))
     if args.attributes:
         _print_attributes(report, dataset.supervised)
+    if args.per_sequence:
+        print(format_per_sequence(report))
+    if args.bootstrap < 0:
+        raise SiamcanError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.bootstrap:
+        if dataset.supervised:
+            raise SiamcanError("--bootstrap is for one-pass datasets (success AUC); not for VOT")
+        report["bootstrap"] = bootstrap_auc(report["_sequences"], args.bootstrap)
+        print(format_bootstrap(report["bootstrap"]))
     if args.json:
         atomic_write_text(args.json, json.dumps(public(report), indent=2) + "\n")
         print(f"metrics: {args.json}")

@@ -26,7 +26,7 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
     """``{"dataset", "trackers": {name: summary}}`` plus, under ``"_curves"`` / ``"_attributes"``, the
     per-tracker mean curves and per-attribute breakdowns (removed before writing the JSON)."""
     names = trackers or list_trackers(results, dataset.name)
-    out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}}
+    out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}, "_sequences": {}}
     for name in names:
         res = load_results(results, dataset, name)
         if not res:
@@ -46,7 +46,74 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
             out["_curves"][name] = (np.mean([s.success for s in scores], axis=0),
                                     np.mean([s.precision for s in scores], axis=0))
             out["_attributes"][name] = M.per_attribute(scores)
+            out["_sequences"][name] = {sc.name: float(np.mean(sc.success)) for sc in scores}
     return out
+
+
+def bootstrap_auc(per_sequence: dict[str, dict[str, float]], samples: int = 10000, seed: int = 0,
+                  level: float = 0.95) -> dict[str, dict]:
+    """How much the mean success AUC depends on which sequences happen to be in the set.
+
+    Sequences are resampled with replacement (``samples`` times, one seeded draw shared by all trackers, so the
+    differences are paired). Per tracker: the percentile interval of its mean AUC; per pair of trackers
+    ``A - B``: the interval of the difference and the share of draws where A is ahead. Only sequences that every
+    tracker has are used.
+    """
+    names = list(per_sequence)
+    common = sorted(set.intersection(*(set(per_sequence[n]) for n in names))) if names else []
+    if len(common) < 2:
+        raise SiamcanError(f"--bootstrap needs at least 2 sequences scored for every tracker, have {len(common)}")
+    auc = np.array([[per_sequence[n][s] for s in common] for n in names])  # trackers x sequences
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(common), size=(samples, len(common)))
+    means = auc[:, idx].mean(axis=2)  # trackers x samples
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    out: dict[str, dict] = {}
+    for i, n in enumerate(names):
+        lo, hi = np.percentile(means[i], q)
+        row = {"success_auc": float(auc[i].mean()), "ci": [float(lo), float(hi)], "vs": {}}
+        for j, m in enumerate(names):
+            if i != j:
+                d = means[i] - means[j]
+                dlo, dhi = np.percentile(d, q)
+                row["vs"][m] = {"difference": float(auc[i].mean() - auc[j].mean()), "ci": [float(dlo), float(dhi)],
+                                "ahead": float((d > 0).mean())}
+        out[n] = row
+    return {"sequences": len(common), "samples": samples, "level": level, "trackers": out}
+
+
+def format_per_sequence(report: dict) -> str:
+    """Success AUC per sequence (rows) and tracker (columns)."""
+    per = report["_sequences"]
+    if not per:
+        raise SiamcanError("--per-sequence needs one-pass results; VOT reports failures per sequence in EAO")
+    names = sorted(per, key=lambda n: -report["trackers"][n]["success_auc"])
+    seqs = sorted(set().union(*(per[n] for n in names)))
+    w = max(12, *(len(n) for n in names))
+    sw = max(8, *(len(x) for x in seqs))
+    lines = [f"{'sequence':<{sw}} " + " ".join(f"{n:>{w}}" for n in names)]
+    for x in seqs:
+        lines.append(f"{x:<{sw}} " + " ".join(f"{per[n][x]:>{w}.3f}" if x in per[n] else f"{'-':>{w}}"
+                                                 for n in names))
+    return "\n".join(lines)
+
+
+def format_bootstrap(boot: dict) -> str:
+    """The intervals of :func:`bootstrap_auc` as text, best first."""
+    rows = boot["trackers"]
+    names = sorted(rows, key=lambda n: -rows[n]["success_auc"])
+    pct = f"{boot['level'] * 100:.0f}%"
+    lines = [f"success AUC with {pct} intervals over {boot['samples']} resamplings of the {boot['sequences']} "
+             "sequences:"]
+    for n in names:
+        lo, hi = rows[n]["ci"]
+        lines.append(f"  {n:<24} {rows[n]['success_auc']:.3f}  [{lo:.3f}, {hi:.3f}]")
+    for a, b in zip(names, names[1:]):
+        v = rows[a]["vs"][b]
+        lo, hi = v["ci"]
+        lines.append(f"  {a} - {b}: {v['difference']:+.3f}  [{lo:+.3f}, {hi:+.3f}], ahead in "
+                     f"{v['ahead'] * 100:.0f}% of the resamplings")
+    return "\n".join(lines)
 
 
 def public(report: dict) -> dict:

@@ -33,18 +33,18 @@ def run(args: argparse.Namespace) -> int:
                                      public, score_trackers)
     from ..fileio import atomic_write_text
 
+    if args.bootstrap < 0:
+        raise SiamcanError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
+    if args.bootstrap and dataset.supervised:
+        raise SiamcanError("--bootstrap is for one-pass datasets (success AUC); not for VOT")
     report = score_trackers(dataset, Path(args.results), args.trackers, args.vot_year)
     print(format_table(report, dataset.supervised))
     if args.attributes:
         _print_attributes(report, dataset.supervised)
     if args.per_sequence:
         print(format_per_sequence(report))
-    if args.bootstrap < 0:
-        raise SiamcanError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     if args.bootstrap:
-        if dataset.supervised:
-            raise SiamcanError("--bootstrap is for one-pass datasets (success AUC); not for VOT")
         report["bootstrap"] = bootstrap_auc(report["_sequences"], args.bootstrap)
         print(format_bootstrap(report["bootstrap"]))
     if args.json:

@@ -46,7 +46,7 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
             out["_curves"][name] = (np.mean([s.success for s in scores], axis=0),
                                     np.mean([s.precision for s in scores], axis=0))
             out["_attributes"][name] = M.per_attribute(scores)
-            out["_sequences"][name] = {sc.name: float(np.mean(sc.success)) for sc in scores}
+            out["_sequences"][name] = {sc.name: sc.auc for sc in scores}
     return out
 
 

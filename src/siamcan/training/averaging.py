@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import SiamcanError
 from ..models.weights import load_model_weights, read_state_dict
+from .checkpoint import checkpoint_epoch
 
 
 def average_state_dicts(paths: list[Path]) -> dict[str, torch.Tensor]:
@@ -68,13 +69,14 @@ def average_run(model: nn.Module, cfg, checkpoints: list[Path], device: torch.de
                 set_train_mode) -> str:
     """Load the mean of ``checkpoints`` into ``model`` and re-estimate its BatchNorm statistics.
 
-    Returns a one-line description ("epochs 6-10, BN from 512 pairs"). ``model`` is left in eval mode.
+    Returns a one-line description ("mean of epochs 6-10, BatchNorm statistics of 45 layers from 512 training
+    pairs"). ``model`` is left in eval mode.
     """
     from ..data.pairs import PairDataset, worker_init
 
     t = cfg.train
     load_model_weights(model, average_state_dicts(checkpoints))
-    epochs = [int(p.name.split("-")[-1]) for p in checkpoints]
+    epochs = [checkpoint_epoch(p) for p in checkpoints]
     desc = f"mean of epochs {epochs[0] + 1}-{epochs[-1] + 1}"
     if t.average_bn_pairs > 0:
         set_train_mode(model, cfg, epochs[-1])

@@ -49,6 +49,14 @@ def save_checkpoint(output: Path, epoch: int, model: nn.Module, state: dict[str,
     return final
 
 
+def checkpoint_epoch(path: Path) -> int:
+    """The (0-based) epoch of a checkpoint folder ``epoch-NNN``."""
+    m = _NAME.match(Path(path).name)
+    if not m:
+        raise SiamcanError(f"{path} is not a checkpoint folder (epoch-NNN)")
+    return int(m.group(1))
+
+
 def list_checkpoints(output: Path) -> list[Path]:
     """Complete checkpoints, oldest first."""
     root = checkpoint_dir(output)

@@ -35,7 +35,7 @@ from ..data.labels import LABEL_TYPES
 from ..data.pairs import PairDataset, worker_init
 from ..errors import SiamcanError
 from ..models import build_model, load_backbone_weights, load_model_weights, save_model
-from .checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from .checkpoint import checkpoint_epoch, list_checkpoints, load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean, barrier, init_distributed, shutdown
 from .losses import REG_LOSSES, siamcan_loss
 from .schedule import lr_for
@@ -433,22 +433,20 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
             print(msg + f", lr {lr:.3g}", flush=True)
         barrier(info)
     averaged = ""
-    if info.main and t.average_last > 0 and list_checkpoints(output):
+    done_ckpts = list_checkpoints(output) if info.main and t.average_last > 0 else []
+    if done_ckpts and checkpoint_epoch(done_ckpts[-1]) == t.epochs - 1:  # complete: ship the mean of its tail
         from .averaging import average_run
-        last_ck = list_checkpoints(output)[-1]
-        done = int(last_ck.name.split("-")[-1])
-        if done == t.epochs - 1:  # the run is complete: ship the mean of its tail
-            # ``model`` holds the last epoch's weights here (trained, or loaded by --resume)
-            save_model(model, output / "model-last.safetensors", config=cfg_dict, extra={"epoch": str(done)})
-            averaged = average_run(model, cfg, list_checkpoints(output)[-t.average_last:], dev, workers,
-                                   set_train_mode)
-            save_model(model, output / "model.safetensors", config=cfg_dict,
-                       extra={"epoch": str(done), "averaged": averaged})
-            msg = f"siamcan train: model.safetensors = {averaged} (last epoch alone: model-last.safetensors)"
-            if val_ds is not None:
-                last["val_loss"] = validate(model, val_ds, cfg, dev, workers)["loss"]
-                msg += f"; its val loss {last['val_loss']:.4f}"
-            print(msg, flush=True)
+        done = t.epochs - 1
+        # ``model`` holds the last epoch's weights here (trained, or loaded by --resume)
+        save_model(model, output / "model-last.safetensors", config=cfg_dict, extra={"epoch": str(done)})
+        averaged = average_run(model, cfg, done_ckpts[-t.average_last:], dev, workers, set_train_mode)
+        save_model(model, output / "model.safetensors", config=cfg_dict,
+                   extra={"epoch": str(done), "averaged": averaged})
+        msg = f"siamcan train: model.safetensors = {averaged} (last epoch alone: model-last.safetensors)"
+        if val_ds is not None:
+            last["val_loss"] = validate(model, val_ds, cfg, dev, workers)["loss"]
+            msg += f"; its val loss {last['val_loss']:.4f}"
+        print(msg, flush=True)
     barrier(info)
     wall = time.perf_counter() - t_start
     summary = {"epochs": t.epochs, "started_at_epoch": start_epoch, "steps": run_steps, "skipped_steps": skipped,

@@ -147,9 +147,13 @@ class TrainConfig:
     # its BatchNorm statistics re-estimated on this many training pairs (0: averaged statistics kept)
     average_last: int = 0
     average_bn_pairs: int = 512
+    # pseudo-labels (needs a teacher): this share of positive pairs follows a random region of the template frame,
+    # its box in the search frame found by the teacher and kept when tracking it back gives IoU >= pseudo_min_iou
+    pseudo_prob: float = 0.0
+    pseudo_min_iou: float = 0.7
 
     def __post_init__(self) -> None:
-        for key in ("neg_prob", "neg_same_prob", "gray_prob"):
+        for key in ("neg_prob", "neg_same_prob", "gray_prob", "pseudo_prob", "pseudo_min_iou"):
             v = getattr(self, key)
             if isinstance(v, (int, float)) and not 0.0 <= v <= 1.0:
                 raise SiamcanError(f"config key 'train.{key}' must be a probability in [0, 1], got {v}")

@@ -7,7 +7,9 @@ item ``i`` of epoch ``e`` comes from ``numpy.random.default_rng([seed, e, i])``:
 (seed, epoch, index), whatever the worker count, the process (DDP rank) or a resume.
 
 With ``train.teacher`` set, each pair also carries NanoTrack's maps on it (``t_prob``, ``t_loc``, ``t_mask``;
-:mod:`siamcan.data.teacher`), the distillation targets.
+:mod:`siamcan.data.teacher`), the distillation targets. With ``train.pseudo_prob`` > 0 as well, that share of the
+positive pairs is about a random region instead of the annotated object: the teacher follows it from the template
+frame into the search frame (pseudo-labels), which adds targets of every kind to the ~100 annotated ones.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from torch.utils.data import Dataset
 
 from ..config import DatasetConfig, TrainConfig
 from ..errors import SiamcanError
+from ..evaluation.geometry import box_iou
 from .augment import augmented_crop
 from .labels import make_targets
 from .readers import Track, read_dataset
@@ -27,6 +30,7 @@ from .readers import Track, read_dataset
 log = logging.getLogger(__name__)
 
 EXEMPLAR, INSTANCE = 127, 255
+PSEUDO_TRIES = 4  # random regions tried per pseudo-labelled pair before it falls back to the annotated object
 
 
 class PairDataset(Dataset):
@@ -53,14 +57,46 @@ class PairDataset(Dataset):
         state["_teacher"] = None
         return state
 
+    def _teacher_net(self):
+        if self._teacher is None:
+            from .teacher import NanoTrackTeacher
+            self._teacher = NanoTrackTeacher(self.cfg.teacher)
+        return self._teacher
+
     def _label(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The teacher's targets (``train.teacher``) for one pair, or the pair unchanged."""
         if not self.cfg.teacher:
             return item
-        if self._teacher is None:
-            from .teacher import NanoTrackTeacher
-            self._teacher = NanoTrackTeacher(self.cfg.teacher)
-        return self._teacher.label(item)
+        return self._teacher_net().label(item)
+
+    def _pseudo_track(self, track: Track, t_idx: int, s_idx: int, rng: np.random.Generator) -> Track | None:
+        """A region nobody annotated, as a two-frame track: a random box in frame ``t_idx`` of ``track`` and where
+        the teacher finds it in frame ``s_idx`` (``train.pseudo_prob``, :meth:`NanoTrackTeacher.follow`). None when
+        the teacher's answer fails the forward-backward check (tracking the found box back must land on the random
+        box with IoU >= ``train.pseudo_min_iou``) or the box changes size by more than 1.5x between the two
+        frames."""
+        cfg = self.cfg
+        if track.crop511:
+            return None
+        src = self._read(track.frames[t_idx])
+        ih, iw = src.shape[:2]
+        side = max(12.0, float(np.exp(rng.uniform(np.log(0.06), np.log(0.4)))) * min(ih, iw))
+        aspect = float(np.exp(rng.uniform(-np.log(2.0), np.log(2.0))))
+        w, h = min(side * np.sqrt(aspect), iw - 1.0), min(side / np.sqrt(aspect), ih - 1.0)
+        box = np.array([rng.uniform(0, iw - w), rng.uniform(0, ih - h), w, h], np.float32)
+        found = box
+        if s_idx != t_idx:
+            dst = self._read(track.frames[s_idx])
+            teacher = self._teacher_net()
+            found = teacher.follow(src, box, dst)
+            if not (np.isfinite(found).all() and found[2] > 2 and found[3] > 2):
+                return None
+            if max(found[2] * found[3] / (w * h), w * h / (found[2] * found[3])) > 1.5 ** 2:
+                return None
+            if box_iou(teacher.follow(dst, found, src), box)[0] < cfg.pseudo_min_iou:
+                return None
+        return Track(f"{track.name}/pseudo", [track.frames[t_idx], track.frames[s_idx]], np.stack([box, found]),
+                     np.ones(2, bool))
 
     def summary(self) -> str:
         return ", ".join(f"{d.name}: {len(t)} tracks" for d, t in zip(self.dcfgs, self.tracks))
@@ -140,6 +176,12 @@ class PairDataset(Dataset):
         neg = bool(cfg.neg_prob > rng.random())
         gray = bool(cfg.gray_prob > rng.random())
         t_idx, s_idx = self._frame_pair(track, frame_range, rng)
+        if not neg and cfg.pseudo_prob > 0 and bool(cfg.pseudo_prob > rng.random()):  # no draw when it is off
+            for _ in range(PSEUDO_TRIES):
+                pseudo = self._pseudo_track(track, t_idx, s_idx, rng)
+                if pseudo is not None:
+                    track, t_idx, s_idx = pseudo, 0, 1
+                    break
         s_track = track
         if neg:
             same = cfg.neg_same_prob > 0 and bool(cfg.neg_same_prob > rng.random())

@@ -27,6 +27,7 @@ from ..errors import SiamcanError
 from ..tracking.geometry import crop_points
 
 TEACHER_SCORE, TEACHER_STRIDE = 16, 16  # its grid is crop_points(16, 16): (i - 8) * 16 + 127, as in OpenCV
+WINDOW_INFLUENCE = 0.455  # OpenCV's TrackerNano default
 STUDENT_SCORE = crop_points().shape[-1]
 
 
@@ -62,6 +63,7 @@ class NanoTrackTeacher:
         self.gx, self.gy = crop_points(TEACHER_SCORE, TEACHER_STRIDE)  # (y, x) arrays of point x / point y
         self.i0, self.i1, self.w = _resample_coords()
         self.px, self.py = crop_points()
+        self.window = np.outer(np.hanning(TEACHER_SCORE), np.hanning(TEACHER_SCORE)).astype(np.float32)
 
     def _features(self, img: np.ndarray) -> np.ndarray:
         self.backbone.setInput(np.ascontiguousarray(img[None, ::-1], dtype=np.float32))  # BGR -> RGB
@@ -73,8 +75,8 @@ class NanoTrackTeacher:
         rows = m[..., i0, :] * (1 - w)[:, None] + m[..., i1, :] * w[:, None]
         return rows[..., i0] * (1 - w) + rows[..., i1] * w
 
-    def pair(self, template: np.ndarray, search: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One pair, (3,127,127) and (3,255,255) BGR 0-255 -> (prob (25,25), ltrb (4,25,25), mask (25,25))."""
+    def _raw(self, template: np.ndarray, search: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """NanoTrack's own outputs on one pair: foreground probability (16,16) and l,t,r,b distances (4,16,16)."""
         zf, xf = self._features(template), self._features(search)
         self.head.setInput(zf, "input1")
         self.head.setInput(xf, "input2")
@@ -84,7 +86,11 @@ class NanoTrackTeacher:
                                f"v2's {TEACHER_SCORE}x{TEACHER_SCORE} layout (stride 16) is supported")
         cls, reg = cls[0].astype(np.float64), reg[0].astype(np.float32)
         e = np.exp(cls - cls.max(0, keepdims=True))
-        prob = (e[1] / e.sum(0)).astype(np.float32)
+        return (e[1] / e.sum(0)).astype(np.float32), reg
+
+    def pair(self, template: np.ndarray, search: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One pair, (3,127,127) and (3,255,255) BGR 0-255 -> (prob (25,25), ltrb (4,25,25), mask (25,25))."""
+        prob, reg = self._raw(template, search)
         corners = np.stack([self.gx - reg[0], self.gy - reg[1], self.gx + reg[2], self.gy + reg[3]])
         c = self._resample(corners)
         ltrb = np.stack([self.px - c[0], self.py - c[1], c[2] - self.px, c[3] - self.py]).astype(np.float32)
@@ -96,3 +102,43 @@ class NanoTrackTeacher:
         prob, ltrb, mask = self.pair(item["template"].numpy(), item["search"].numpy())
         item["t_prob"], item["t_loc"], item["t_mask"] = (torch.from_numpy(a) for a in (prob, ltrb, mask))
         return item
+
+    def _box_in(self, src: np.ndarray, box: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """NanoTrack's box (x, y, w, h in ``dst`` pixels) for the template around ``box`` in ``src``, searched around
+        the same place in ``dst``: one tracking step as OpenCV's tracker takes it (same crops and context rule, peak
+        of the foreground map blended with a cosine window of influence 0.455), without scale penalty or smoothing."""
+        from ..config import AugConfig
+        from ..tracking.geometry import context_size
+        from .augment import augmented_crop
+
+        plain, rng = AugConfig(shift=0, scale=0, blur=0, flip=0, color=0), np.random.default_rng(0)
+        z, _ = augmented_crop(src, box, 127, plain, rng)
+        x, _ = augmented_crop(dst, box, 255, plain, rng)
+        prob, reg = self._raw(z.transpose(2, 0, 1), x.transpose(2, 0, 1))
+        score = prob * (1 - WINDOW_INFLUENCE) + self.window * WINDOW_INFLUENCE
+        j = np.unravel_index(int(score.argmax()), score.shape)
+        gx, gy = float(self.gx[j]), float(self.gy[j])
+        x1, y1, x2, y2 = gx - reg[0][j], gy - reg[1][j], gx + reg[2][j], gy + reg[3][j]
+        # the plain crop maps image pixel X to (X - cx) * k + 127 (augmented_crop without scale/shift), and shows
+        # the box from cx - w/2 to cx + w/2 while x, y, w, h has its centre at x + (w - 1)/2
+        bx, by, bw, bh = (float(v) for v in box)
+        cx, cy, k = bx + (bw - 1) / 2, by + (bh - 1) / 2, 127.0 / context_size(bw, bh)
+        return np.array([(x1 - 127) / k + cx + 0.5, (y1 - 127) / k + cy + 0.5, (x2 - x1) / k, (y2 - y1) / k],
+                        np.float32)
+
+    def follow(self, src: np.ndarray, box: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Where region ``box`` (x, y, w, h) of image ``src`` is in image ``dst``, by NanoTrack: x, y, w, h there.
+
+        NanoTrack's box is what it takes for the object around the region, not the region itself (on a random
+        region it regresses the extent of whatever is there). So the region is moved and scaled as that box is
+        between the two frames: NanoTrack's box in ``dst`` against its box in ``src`` itself. ``dst`` equal to
+        ``src`` gives ``box`` back exactly. Used to pseudo-label regions nobody annotated (``train.pseudo_prob``).
+        """
+        a, b = self._box_in(src, box, src), self._box_in(src, box, dst)
+        if not (a[2] > 0 and a[3] > 0):
+            return np.full(4, np.nan, np.float32)
+        box = np.asarray(box, np.float32)
+        move = (b[:2] + (b[2:] - 1) / 2) - (a[:2] + (a[2:] - 1) / 2)
+        size = box[2:] * b[2:] / a[2:]
+        centre = box[:2] + (box[2:] - 1) / 2 + move
+        return np.concatenate([centre - (size - 1) / 2, size]).astype(np.float32)

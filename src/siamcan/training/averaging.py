@@ -80,9 +80,9 @@ def average_run(model: nn.Module, cfg, checkpoints: list[Path], device: torch.de
     desc = f"mean of epochs {epochs[0] + 1}-{epochs[-1] + 1}"
     if t.average_bn_pairs > 0:
         set_train_mode(model, cfg, epochs[-1])
-        # the teacher's maps are not needed for statistics: the pairs come without them
-        ds = PairDataset(dataclasses.replace(t, teacher=None), t.datasets, t.average_bn_pairs, t.seed + 2,
-                         fixed_epoch=0)
+        # the teacher's maps are not needed for statistics: the pairs come without them (and without pseudo-labels)
+        ds = PairDataset(dataclasses.replace(t, teacher=None, pseudo_prob=0.0), t.datasets, t.average_bn_pairs,
+                         t.seed + 2, fixed_epoch=0)
         dl = DataLoader(ds, batch_size=t.batch_size, shuffle=False, num_workers=workers,
                         worker_init_fn=worker_init if workers else None)
         n = recompute_bn(model, dl, device, t.channels_last)

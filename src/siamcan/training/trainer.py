@@ -78,6 +78,8 @@ def check_config(cfg: Config) -> None:
     if t.average_last and 0 < t.keep_checkpoints < t.average_last:
         raise SiamcanError(f"train.keep_checkpoints ({t.keep_checkpoints}) must keep at least the "
                            f"train.average_last ({t.average_last}) checkpoints to average")
+    if t.pseudo_prob > 0 and not t.teacher:
+        raise SiamcanError("train.pseudo_prob needs train.teacher: the teacher finds the random regions' boxes")
     if t.teacher:
         from ..data.teacher import NanoTrackTeacher
         NanoTrackTeacher(t.teacher)  # fails here, with the reason, rather than inside a DataLoader worker
@@ -305,7 +307,9 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
         model.to(memory_format=torch.channels_last)
 
     train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed)
-    val_ds = PairDataset(t, t.val_datasets, t.val_pairs, t.seed + 1, fixed_epoch=0) \
+    # validation measures the annotated objects only: no pseudo-labelled regions there
+    val_ds = PairDataset(dataclasses.replace(t, pseudo_prob=0.0), t.val_datasets, t.val_pairs, t.seed + 1,
+                         fixed_epoch=0) \
         if (t.val_datasets and t.val_pairs > 0) else None
     per_step = info.world * t.accum_steps * t.batch_size
     steps = t.pairs_per_epoch // per_step

@@ -128,8 +128,11 @@ def test_bad_weights(frames, tmp_path, capsys):
     junk.write_bytes(os.urandom(300))
     truncated = tmp_path / "trunc.pth"
     truncated.write_bytes(b"PK\x03\x04" + os.urandom(100))
+    text = tmp_path / "notes.txt"
+    text.write_text("these are not weights\n" * 20)
     for w, needle in [(tmp_path / "none.pth", "not found"), (empty, "empty"),
-                      (junk, "not a valid safetensors file"), (truncated, "could not be read")]:
+                      (junk, "not a valid safetensors file"), (truncated, "could not be read"),
+                      (text, "neither a safetensors file nor a torch checkpoint")]:
         rc, err = cli(["track", frames, "--init", "1,1,5,5", "--weights", w], capsys)
         assert_user_error(rc, err, needle)
 

@@ -69,6 +69,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise SiamcanError(f"refusing to load {p}: it is not a plain tensor file, loading it could execute code "
                            f"({_pickle_reason(e)}); convert it to .safetensors") from None
     except Exception as e:  # corrupt zip, truncated file, ...
+        if not is_zip_or_pickle:  # neither safetensors nor torch could read it: e.g. a text or .npy file
+            raise SiamcanError(f"weights file {p} is neither a safetensors file nor a torch checkpoint") from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise SiamcanError(f"weights file {p} could not be read: {first}") from None
     for key in ("state_dict", "model", "net"):

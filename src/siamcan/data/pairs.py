@@ -14,6 +14,7 @@ frame into the search frame (pseudo-labels), which adds targets of every kind to
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -69,16 +70,19 @@ class PairDataset(Dataset):
             return item
         return self._teacher_net().label(item)
 
-    def _pseudo_track(self, track: Track, t_idx: int, s_idx: int, rng: np.random.Generator) -> Track | None:
+    def _pseudo_track(self, track: Track, t_idx: int, s_idx: int, rng: np.random.Generator,
+                      read: Callable[[str], np.ndarray] | None = None) -> Track | None:
         """A region nobody annotated, as a two-frame track: a random box in frame ``t_idx`` of ``track`` and where
         the teacher finds it in frame ``s_idx`` (``train.pseudo_prob``, :meth:`NanoTrackTeacher.follow`). None when
         the teacher's answer fails the forward-backward check (tracking the found box back must land on the random
         box with IoU >= ``train.pseudo_min_iou``) or the box changes size by more than 1.5x between the two
-        frames."""
+        frames. ``read`` decodes a frame (default :meth:`_read`; :meth:`_make` passes one that decodes each frame
+        once per pair)."""
         cfg = self.cfg
         if track.crop511:
             return None
-        src = self._read(track.frames[t_idx])
+        read = read or self._read
+        src = read(track.frames[t_idx])
         ih, iw = src.shape[:2]
         side = max(12.0, float(np.exp(rng.uniform(np.log(0.06), np.log(0.4)))) * min(ih, iw))
         aspect = float(np.exp(rng.uniform(-np.log(2.0), np.log(2.0))))
@@ -86,7 +90,7 @@ class PairDataset(Dataset):
         box = np.array([rng.uniform(0, iw - w), rng.uniform(0, ih - h), w, h], np.float32)
         found = box
         if s_idx != t_idx:
-            dst = self._read(track.frames[s_idx])
+            dst = read(track.frames[s_idx])
             teacher = self._teacher_net()
             found = teacher.follow(src, box, dst)
             if not (np.isfinite(found).all() and found[2] > 2 and found[3] > 2):
@@ -176,9 +180,16 @@ class PairDataset(Dataset):
         neg = bool(cfg.neg_prob > rng.random())
         gray = bool(cfg.gray_prob > rng.random())
         t_idx, s_idx = self._frame_pair(track, frame_range, rng)
+        images: dict[str, np.ndarray] = {}
+
+        def read(path: str) -> np.ndarray:  # each frame decoded once per pair (pseudo-labels read them first)
+            if path not in images:
+                images[path] = self._read(path)
+            return images[path]
+
         if not neg and cfg.pseudo_prob > 0 and bool(cfg.pseudo_prob > rng.random()):  # no draw when it is off
             for _ in range(PSEUDO_TRIES):
-                pseudo = self._pseudo_track(track, t_idx, s_idx, rng)
+                pseudo = self._pseudo_track(track, t_idx, s_idx, rng, read)
                 if pseudo is not None:
                     track, t_idx, s_idx = pseudo, 0, 1
                     break
@@ -189,9 +200,9 @@ class PairDataset(Dataset):
         from ..config import AugConfig
         taug = cfg.template_aug if self.augment else AugConfig(color=0.0)
         saug = cfg.search_aug if self.augment else AugConfig(color=0.0)
-        z, _ = augmented_crop(self._read(track.frames[t_idx]), track.boxes[t_idx], EXEMPLAR, taug, rng, gray,
+        z, _ = augmented_crop(read(track.frames[t_idx]), track.boxes[t_idx], EXEMPLAR, taug, rng, gray,
                               track.crop511)
-        x, box = augmented_crop(self._read(s_track.frames[s_idx]), s_track.boxes[s_idx], INSTANCE, saug, rng,
+        x, box = augmented_crop(read(s_track.frames[s_idx]), s_track.boxes[s_idx], INSTANCE, saug, rng,
                                 gray, s_track.crop511)
         tg = make_targets(box, cfg.label, neg, rng, cfg.pos_num, cfg.neg_num, cfg.neg_pair_num)
         return {

@@ -23,11 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import AugConfig
 from ..errors import SiamcanError
-from ..tracking.geometry import crop_points
+from ..tracking.geometry import context_size, cosine_window, crop_points
+from .augment import augmented_crop
 
 TEACHER_SCORE, TEACHER_STRIDE = 16, 16  # its grid is crop_points(16, 16): (i - 8) * 16 + 127, as in OpenCV
 WINDOW_INFLUENCE = 0.455  # OpenCV's TrackerNano default
+PLAIN = AugConfig(shift=0, scale=0, blur=0, flip=0, color=0)  # crops as the tracker cuts them, no augmentation
 STUDENT_SCORE = crop_points().shape[-1]
 
 
@@ -63,7 +66,7 @@ class NanoTrackTeacher:
         self.gx, self.gy = crop_points(TEACHER_SCORE, TEACHER_STRIDE)  # (y, x) arrays of point x / point y
         self.i0, self.i1, self.w = _resample_coords()
         self.px, self.py = crop_points()
-        self.window = np.outer(np.hanning(TEACHER_SCORE), np.hanning(TEACHER_SCORE)).astype(np.float32)
+        self.window = cosine_window(TEACHER_SCORE).reshape(TEACHER_SCORE, TEACHER_SCORE).astype(np.float32)
 
     def _features(self, img: np.ndarray) -> np.ndarray:
         self.backbone.setInput(np.ascontiguousarray(img[None, ::-1], dtype=np.float32))  # BGR -> RGB
@@ -75,9 +78,9 @@ class NanoTrackTeacher:
         rows = m[..., i0, :] * (1 - w)[:, None] + m[..., i1, :] * w[:, None]
         return rows[..., i0] * (1 - w) + rows[..., i1] * w
 
-    def _raw(self, template: np.ndarray, search: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """NanoTrack's own outputs on one pair: foreground probability (16,16) and l,t,r,b distances (4,16,16)."""
-        zf, xf = self._features(template), self._features(search)
+    def _head(self, zf: np.ndarray, xf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """NanoTrack's own outputs on one pair of backbone features: foreground probability (16,16) and l,t,r,b
+        distances (4,16,16)."""
         self.head.setInput(zf, "input1")
         self.head.setInput(xf, "input2")
         cls, reg = self.head.forward(["output1", "output2"])
@@ -90,7 +93,7 @@ class NanoTrackTeacher:
 
     def pair(self, template: np.ndarray, search: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One pair, (3,127,127) and (3,255,255) BGR 0-255 -> (prob (25,25), ltrb (4,25,25), mask (25,25))."""
-        prob, reg = self._raw(template, search)
+        prob, reg = self._head(self._features(template), self._features(search))
         corners = np.stack([self.gx - reg[0], self.gy - reg[1], self.gx + reg[2], self.gy + reg[3]])
         c = self._resample(corners)
         ltrb = np.stack([self.px - c[0], self.py - c[1], c[2] - self.px, c[3] - self.py]).astype(np.float32)
@@ -103,18 +106,13 @@ class NanoTrackTeacher:
         item["t_prob"], item["t_loc"], item["t_mask"] = (torch.from_numpy(a) for a in (prob, ltrb, mask))
         return item
 
-    def _box_in(self, src: np.ndarray, box: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """NanoTrack's box (x, y, w, h in ``dst`` pixels) for the template around ``box`` in ``src``, searched around
-        the same place in ``dst``: one tracking step as OpenCV's tracker takes it (same crops and context rule, peak
-        of the foreground map blended with a cosine window of influence 0.455), without scale penalty or smoothing."""
-        from ..config import AugConfig
-        from ..tracking.geometry import context_size
-        from .augment import augmented_crop
-
-        plain, rng = AugConfig(shift=0, scale=0, blur=0, flip=0, color=0), np.random.default_rng(0)
-        z, _ = augmented_crop(src, box, 127, plain, rng)
-        x, _ = augmented_crop(dst, box, 255, plain, rng)
-        prob, reg = self._raw(z.transpose(2, 0, 1), x.transpose(2, 0, 1))
+    def _box_in(self, zf: np.ndarray, box: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """NanoTrack's box (x, y, w, h in ``dst`` pixels) for the template features ``zf`` (of the region ``box``),
+        searched around ``box`` in ``dst``: one tracking step as OpenCV's tracker takes it (same crops and context
+        rule, peak of the foreground map blended with a cosine window of influence 0.455), without scale penalty or
+        smoothing."""
+        x, _ = augmented_crop(dst, box, 255, PLAIN, np.random.default_rng(0))
+        prob, reg = self._head(zf, self._features(x.transpose(2, 0, 1)))
         score = prob * (1 - WINDOW_INFLUENCE) + self.window * WINDOW_INFLUENCE
         j = np.unravel_index(int(score.argmax()), score.shape)
         gx, gy = float(self.gx[j]), float(self.gy[j])
@@ -134,7 +132,9 @@ class NanoTrackTeacher:
         between the two frames: NanoTrack's box in ``dst`` against its box in ``src`` itself. ``dst`` equal to
         ``src`` gives ``box`` back exactly. Used to pseudo-label regions nobody annotated (``train.pseudo_prob``).
         """
-        a, b = self._box_in(src, box, src), self._box_in(src, box, dst)
+        z, _ = augmented_crop(src, box, 127, PLAIN, np.random.default_rng(0))
+        zf = self._features(z.transpose(2, 0, 1))  # one template, searched for in both frames
+        a, b = self._box_in(zf, box, src), self._box_in(zf, box, dst)
         if not (a[2] > 0 and a[3] > 0):
             return np.full(4, np.nan, np.float32)
         box = np.asarray(box, np.float32)

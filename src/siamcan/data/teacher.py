@@ -12,8 +12,8 @@ so its outputs on a training pair are soft targets for ours:
 * ``t_mask`` (25,25): points inside the teacher's box (all four distances > 1 px), where ``t_loc`` is usable.
 
 NanoTrack takes RGB 0-255 (OpenCV's tracker feeds ``blobFromImage(crop, swapRB=True)``); our crops are BGR 0-255.
-The teacher runs through ``cv2.dnn`` one pair at a time (its graph does not take a batch): about 2.4 ms a pair on one
-CPU core (``benchmarks/check_teacher.py``), small next to a training step. :class:`~siamcan.data.pairs.PairDataset`
+The teacher runs through ``cv2.dnn`` one pair at a time (its graph does not take a batch): about 4.1 ms a pair on one
+thread (``benchmarks/check_teacher.py``), small next to a training step. :class:`~siamcan.data.pairs.PairDataset`
 calls it per pair, so with DataLoader workers the labelling runs in the workers, in parallel.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from ..config import DatasetConfig, TrainConfig
 from ..errors import SiamcanError
@@ -220,3 +220,16 @@ def worker_init(_: int) -> None:
     """DataLoader worker set-up: one thread each (the main process does the math)."""
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+
+
+def pair_loader(ds: PairDataset, workers: int, **kwargs) -> DataLoader:
+    """A DataLoader over ``ds`` whose forked workers cannot hang in OpenCV.
+
+    A process forked after OpenCV's thread pool ran holds that pool's locks in the state of the fork, and its first
+    ``cv2.setNumThreads`` (``worker_init``) then waits forever: with OpenCV 5 every training run with
+    ``num_workers`` > 0 hung before its first batch. The main process needs no OpenCV threads while it trains, so
+    its pool is shrunk to one thread (no pool) before the workers fork.
+    """
+    if workers > 0:
+        cv2.setNumThreads(1)
+    return DataLoader(ds, num_workers=workers, worker_init_fn=worker_init if workers else None, **kwargs)

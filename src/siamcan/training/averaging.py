@@ -12,7 +12,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ..errors import SiamcanError
 from ..models.weights import load_model_weights, read_state_dict
@@ -72,7 +71,7 @@ def average_run(model: nn.Module, cfg, checkpoints: list[Path], device: torch.de
     Returns a one-line description ("mean of epochs 6-10, BatchNorm statistics of 45 layers from 512 training
     pairs"). ``model`` is left in eval mode.
     """
-    from ..data.pairs import PairDataset, worker_init
+    from ..data.pairs import PairDataset, pair_loader
 
     t = cfg.train
     load_model_weights(model, average_state_dicts(checkpoints))
@@ -83,8 +82,7 @@ def average_run(model: nn.Module, cfg, checkpoints: list[Path], device: torch.de
         # the teacher's maps are not needed for statistics: the pairs come without them (and without pseudo-labels)
         ds = PairDataset(dataclasses.replace(t, teacher=None, pseudo_prob=0.0), t.datasets, t.average_bn_pairs,
                          t.seed + 2, fixed_epoch=0)
-        dl = DataLoader(ds, batch_size=t.batch_size, shuffle=False, num_workers=workers,
-                        worker_init_fn=worker_init if workers else None)
+        dl = pair_loader(ds, workers, batch_size=t.batch_size, shuffle=False)
         n = recompute_bn(model, dl, device, t.channels_last)
         desc += f", BatchNorm statistics of {n} layers from {t.average_bn_pairs} training pairs"
     model.eval()

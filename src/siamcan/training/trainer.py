@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..config import Config, config_to_dict
 from ..data.labels import LABEL_TYPES
-from ..data.pairs import PairDataset, worker_init
+from ..data.pairs import PairDataset, pair_loader
 from ..errors import SiamcanError
 from ..models import build_model, load_backbone_weights, load_model_weights, save_model
 from .checkpoint import checkpoint_epoch, list_checkpoints, load_checkpoint, save_checkpoint
@@ -141,8 +141,7 @@ class StepBatchSampler(Sampler[list[int]]):
 
 
 def _loader(ds: PairDataset, sampler: Sampler, workers: int, device: torch.device) -> DataLoader:
-    return DataLoader(ds, batch_sampler=sampler, num_workers=workers, worker_init_fn=worker_init if workers else None,
-                      pin_memory=device.type == "cuda", persistent_workers=False)
+    return pair_loader(ds, workers, batch_sampler=sampler, pin_memory=device.type == "cuda", persistent_workers=False)
 
 
 # --------------------------------------------------------------------------------------------- logging
@@ -224,8 +223,7 @@ def validate(model: nn.Module, ds: PairDataset, cfg: Config, device: torch.devic
     model.eval()
     sums = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "kd": 0.0}
     n = 0
-    dl = DataLoader(ds, batch_size=cfg.train.batch_size, shuffle=False, num_workers=workers,
-                    worker_init_fn=worker_init if workers else None)
+    dl = pair_loader(ds, workers, batch_size=cfg.train.batch_size, shuffle=False)
     for batch in dl:
         batch = _to(batch, device, cfg.train.channels_last)
         with _autocast(device, cfg):

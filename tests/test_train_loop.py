@@ -180,3 +180,23 @@ def test_channels_last_training_matches_nchw(otb_train_data, tmp_path):
         train(tiny_config(otb_train_data, channels_last=cl), out, progress=False)
         logs.append([r["loss"] for r in read_log(out / "log.csv")])
     np.testing.assert_allclose(logs[0], logs[1], rtol=1e-4)
+
+
+def test_workers_start_after_opencv_used_its_threads(otb_train_data, tmp_path):
+    """With OpenCV 5, a DataLoader worker forked after the main process ran OpenCV's thread pool hung forever in
+    ``cv2.setNumThreads`` (every run with ``num_workers`` > 0 and a teacher hung before its first batch). Run in a
+    child process so that a hang fails the test instead of stopping the suite."""
+    cfg = tiny_config(otb_train_data, epochs=1, pairs_per_epoch=4, num_workers=1, unfreeze_epoch=5)
+    cfg_file = tmp_path / "w.yaml"
+    cfg_file.write_text(yaml.safe_dump(config_to_dict(cfg)))
+    script = ("import sys, cv2, numpy as np\n"
+              "cv2.setNumThreads(2)\n"
+              "a = np.random.default_rng(0).random((1500, 1500), dtype=np.float32)\n"
+              "for _ in range(3): cv2.GaussianBlur(a, (9, 9), 3)  # the pool now exists, with its locks\n"
+              "from siamcan.cli.main import main\n"
+              "sys.exit(main(['train', sys.argv[1], '--output', sys.argv[2], '--device', 'cpu', '--no-progress']))\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    r = subprocess.run([sys.executable, "-c", script, str(cfg_file), str(tmp_path / "out")], env=env,
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "out" / "model.safetensors").is_file()

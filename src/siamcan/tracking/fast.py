@@ -20,8 +20,9 @@ What :class:`FastEngine` does, all on a deep copy of the user's model (the model
 * ``compile=True`` (opt-in): ``torch.compile`` with inductor freezing. Measured on a 2-core CPU the ResNet-50 backbone
   compiled in ~17 s and ran at 213 ms vs 207 ms uncompiled (the dilated convs are compute-bound: ~45 GMACs at
   ~400 GFLOP/s, the cores' peak), so it is off by default.
-* CUDA: channels-last + cuDNN autotuning in float32. ``half=True`` is opt-in and untested here (no GPU was
-  available when this was written); it is not used unless asked for because half precision changes the boxes.
+* CUDA: channels-last + cuDNN autotuning in true float32 (TF32 off for the engine's calls, as in the eager engine:
+  :func:`~siamcan.tracking.engine.cuda_flags`). ``half=True`` and ``tf32=True`` are opt-in because they change
+  the boxes.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from ..models.efficientnet_lite import EfficientNetLite0, MBConv
 from ..models.heads import SpatialAttention
 from ..models.resnet import Bottleneck, ResNet50
 from ..models.siamcan import SiamCAN
-from .engine import pick_device
+from .engine import cuda_flags, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class FusedSiamCAN(nn.Module):
 
     def __init__(self, model: SiamCAN, fold_backbone: bool = True):
         super().__init__()
-        m = copy.deepcopy(model).eval()
+        m = copy.deepcopy(model).cpu().eval()  # built on the CPU whatever device the model is on, moved after
         fold_batchnorm(m if fold_backbone else nn.ModuleList([m.neck, m.cls, m.loc]), inplace=True)
         self.cfg = m.cfg
         self.backbone = m.backbone
@@ -233,13 +234,13 @@ class FastEngine:
     name = "fast"
 
     def __init__(self, model: SiamCAN, device: str | torch.device | None = None, compile: bool = False,
-                 channels_last: bool | None = None, half: bool = False, fold_backbone: bool = False):
+                 channels_last: bool | None = None, half: bool = False, fold_backbone: bool = False,
+                 tf32: bool = False):
         self.device = pick_device(device) if not isinstance(device, torch.device) else device
         cuda = self.device.type == "cuda"
         if not cuda:
             self.threads = configure_threads()
-        else:
-            torch.backends.cudnn.benchmark = True
+        self.tf32 = tf32
         self.channels_last = True if channels_last is None else channels_last
         net = FusedSiamCAN(model, fold_backbone).to(self.device).eval()
         self.dtype = torch.float16 if (half and cuda) else torch.float32
@@ -263,9 +264,11 @@ class FastEngine:
 
     @torch.inference_mode()
     def template(self, crop: np.ndarray):
-        return self.net.template(self._input(crop))
+        with cuda_flags(self.device, benchmark=True, tf32=self.tf32):
+            return self.net.template(self._input(crop))
 
     @torch.inference_mode()
     def track(self, crop: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
-        cls, loc = self._track(self._input(crop), state)
+        with cuda_flags(self.device, benchmark=True, tf32=self.tf32):
+            cls, loc = self._track(self._input(crop), state)
         return cls[0].float().cpu().numpy(), loc[0].float().cpu().numpy()

@@ -1,0 +1,59 @@
+"""CUDA paths (run on a machine with a GPU; skipped elsewhere, so CI without a GPU skips the whole file)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from siamcan.cli.bench import generated_clip, seeded_model
+from siamcan.models.weights import read_state_dict
+from siamcan.tracking.engine import TorchEngine
+from siamcan.tracking.fast import FastEngine
+from siamcan.tracking.tracker import SiamCANTracker
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _crops(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = nn.functional.interpolate(torch.rand(1, 3, 16, 16, generator=g) * 255, size=127, mode="bilinear")
+    x = nn.functional.interpolate(torch.rand(1, 3, 32, 32, generator=g) * 255, size=255, mode="bilinear")
+    to_np = lambda t: t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return to_np(z), to_np(x)
+
+
+@pytest.mark.parametrize("name", ["siamcan-lite", "siamcan-r50"])
+def test_fast_engine_equals_eager_on_cuda(name):
+    """Fast and eager engines on CUDA give the same maps in float32 (TF32 off), also when the model was already
+    moved to the GPU (building the fused net then failed: CPU and CUDA tensors mixed)."""
+    model, _ = seeded_model(name, seed=1)
+    eager = TorchEngine(model, "cuda")  # moves the model to the GPU
+    fast = FastEngine(model, "cuda")
+    z, x = _crops()
+    c0, l0 = eager.track(x, eager.template(z))
+    c1, l1 = fast.track(x, fast.template(z))
+    assert np.abs(c1 - c0).max() <= 1e-3 * max(1.0, np.abs(c0).max())
+    assert np.abs(l1 - l0).max() <= 1e-3 * np.abs(l0).max()
+
+
+def test_fast_boxes_equal_eager_on_cuda_clip():
+    """Boxes over a generated clip (no near-ties): fast vs eager on CUDA within 1e-2 px."""
+    model, cfg = seeded_model("siamcan-lite", seed=0)
+    frames, box = generated_clip(60)
+    out = []
+    for engine in (TorchEngine(model, "cuda"), FastEngine(model, "cuda")):
+        tr = SiamCANTracker(engine, cfg.tracker)
+        tr.init(frames[0], box)
+        out.append(np.array([tr.update(f)[0] for f in frames[1:]]))
+    assert np.abs(out[0] - out[1]).max() < 1e-2
+
+
+def test_train_on_cuda_with_workers(otb_train_data, tmp_path):
+    from test_train_loop import tiny_config
+    from siamcan.training.trainer import train
+
+    cfg = tiny_config(otb_train_data, epochs=1, pairs_per_epoch=8, batch_size=4, num_workers=2, unfreeze_epoch=5)
+    out = train(cfg, tmp_path / "run", device="cuda", progress=False)
+    w = read_state_dict(tmp_path / "run" / "model.safetensors")
+    assert all(t.device.type == "cpu" for t in w.values()) and out

@@ -32,7 +32,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    "../shared/data/dev/otb-format, else a generated clip")
     p.add_argument("--frames", type=int, default=100, help="frames to track, after the first (default 100)")
     p.add_argument("--warmup", type=int, default=5, help="frames not counted at the start (default 5)")
-    p.add_argument("--backends", default="fast,eager", help="comma list of fast, eager, onnx, and on CUDA fast-tf32, fast-half "
+    p.add_argument("--backends", default="fast,eager", help="comma list of fast, eager, onnx, and on CUDA fast-nograph, fast-tf32, fast-half "
                    "(default fast,eager)")
     p.add_argument("--onnx-dir", default=None, help="folder of template.onnx/track.onnx for the onnx backend")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores); use 1 "
@@ -186,7 +186,7 @@ def peak_rss_mb() -> float | None:
 
 
 # opt-in GPU variants of the fast path, measured next to it: they change the boxes (the table shows by how much)
-CUDA_ONLY = {"fast-tf32": {"tf32": True}, "fast-half": {"half": True}}
+CUDA_ONLY = {"fast-nograph": {"cuda_graph": False}, "fast-tf32": {"tf32": True}, "fast-half": {"half": True}}
 
 
 def make_backend(name: str, model, device: str, onnx_dir):
@@ -265,12 +265,12 @@ def bench(model, cfg, frames, box, backends=("fast", "eager"), device="cpu", war
 def format_table(r: dict) -> str:
     lines = [f"model {r['model']} ({r['weights']}), device {r['device']}, {r['threads']} threads, "
              f"{r['frames']} frames of {r['sequence']} ({r['warmup']} warm-up not timed)",
-             f"{'backend':<10} {'median ms':>10} {'p10':>8} {'p90':>8} {'FPS':>7} {'setup ms':>9} {'init ms':>8} "
+             f"{'backend':<12} {'median ms':>10} {'p10':>8} {'p90':>8} {'FPS':>7} {'setup ms':>9} {'init ms':>8} "
              f"{'speed-up':>9} {'max box diff px':>16}"]
     for name, b in r["backends"].items():
         sp = next((v for k, v in b.items() if k.startswith("speedup_vs_")), None)
         bd = next((v for k, v in b.items() if k.startswith("max_box_diff_px_vs_")), None)
-        lines.append(f"{name:<10} {b['median_ms']:>10.2f} {b['p10_ms']:>8.2f} {b['p90_ms']:>8.2f} {b['fps']:>7.1f} "
+        lines.append(f"{name:<12} {b['median_ms']:>10.2f} {b['p10_ms']:>8.2f} {b['p90_ms']:>8.2f} {b['fps']:>7.1f} "
                      f"{b['setup_ms']:>9.0f} {b['init_ms']:>8.1f} {(f'{sp:.2f}x' if sp else '-'):>9} "
                      f"{(f'{bd:.2e}' if bd is not None else '-'):>16}")
     mem = f"peak RSS {r['peak_rss_mb']:.0f} MB (process, all backends)" if r.get("peak_rss_mb") else ""

@@ -226,9 +226,10 @@ def pair_loader(ds: PairDataset, workers: int, **kwargs) -> DataLoader:
     """A DataLoader over ``ds`` whose forked workers cannot hang in OpenCV.
 
     A process forked after OpenCV's thread pool ran holds that pool's locks in the state of the fork, and its first
-    ``cv2.setNumThreads`` (``worker_init``) then waits forever: with OpenCV 5 every training run with
-    ``num_workers`` > 0 hung before its first batch. The main process needs no OpenCV threads while it trains, so
-    its pool is shrunk to one thread (no pool) before the workers fork.
+    ``cv2.setNumThreads`` (``worker_init``) then waits forever. With OpenCV 5 every training run with a teacher and
+    ``num_workers`` > 0 hung before its first batch (the trainer checks the teacher's nets in the main process),
+    and so would any run started after the caller used OpenCV. The main process needs no OpenCV threads while it
+    trains, so its pool is shrunk to one thread (no pool) before the workers fork.
     """
     if workers > 0:
         cv2.setNumThreads(1)

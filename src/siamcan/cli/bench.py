@@ -32,7 +32,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    "../shared/data/dev/otb-format, else a generated clip")
     p.add_argument("--frames", type=int, default=100, help="frames to track, after the first (default 100)")
     p.add_argument("--warmup", type=int, default=5, help="frames not counted at the start (default 5)")
-    p.add_argument("--backends", default="fast,eager", help="comma list of fast, eager, onnx, and on CUDA fast-nograph, fast-tf32, fast-half "
+    p.add_argument("--backends", default="fast,eager",
+                   help="comma list of fast, eager, onnx, and on CUDA fast-nograph, fast-tf32, fast-half "
                    "(default fast,eager)")
     p.add_argument("--onnx-dir", default=None, help="folder of template.onnx/track.onnx for the onnx backend")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: physical cores); use 1 "

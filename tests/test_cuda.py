@@ -1,16 +1,26 @@
 """CUDA paths (run on a machine with a GPU; skipped elsewhere, so CI without a GPU skips the whole file)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from siamcan.cli.bench import generated_clip, seeded_model
+from siamcan.config import config_to_dict
+from siamcan.models import build_model
 from siamcan.models.weights import read_state_dict
 from siamcan.tracking.engine import TorchEngine
 from siamcan.tracking.fast import FastEngine
 from siamcan.tracking.tracker import SiamCANTracker
+from siamcan.training.trainer import read_log, train
+
+from test_train_loop import REPO, tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -50,9 +60,6 @@ def test_fast_boxes_equal_eager_on_cuda_clip():
 
 
 def test_train_on_cuda_with_workers(otb_train_data, tmp_path):
-    from test_train_loop import tiny_config
-    from siamcan.training.trainer import train
-
     cfg = tiny_config(otb_train_data, epochs=1, pairs_per_epoch=8, batch_size=4, num_workers=2, unfreeze_epoch=5)
     out = train(cfg, tmp_path / "run", device="cuda", progress=False)
     w = read_state_dict(tmp_path / "run" / "model.safetensors")
@@ -62,10 +69,6 @@ def test_train_on_cuda_with_workers(otb_train_data, tmp_path):
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
 def test_train_on_cuda_mixed_precision(otb_train_data, tmp_path, dtype):
     """train.amp on CUDA (fp16 with the gradient scaler): finite losses, weights move, the file holds float32."""
-    from test_train_loop import tiny_config
-    from siamcan.models import build_model
-    from siamcan.training.trainer import read_log, train
-
     cfg = tiny_config(otb_train_data, epochs=1, pairs_per_epoch=8, batch_size=4, amp=True, amp_dtype=dtype,
                       unfreeze_epoch=5)
     train(cfg, tmp_path / "run", device="cuda", progress=False)
@@ -79,16 +82,6 @@ def test_train_on_cuda_mixed_precision(otb_train_data, tmp_path, dtype):
 
 def test_ddp_nccl_matches_single_process(otb_train_data, tmp_path):
     """torchrun with one GPU (NCCL process group, DDP wrapper) trains to the single-process weights."""
-    import os
-    import subprocess
-    import sys
-
-    import yaml
-
-    from test_train_loop import REPO, tiny_config
-    from siamcan.config import config_to_dict
-    from siamcan.training.trainer import train
-
     cfg = tiny_config(otb_train_data, epochs=1, pairs_per_epoch=8, batch_size=4, unfreeze_epoch=5)
     train(cfg, tmp_path / "single", device="cuda", progress=False)
     cfg_file = tmp_path / "ddp.yaml"

@@ -1,15 +1,19 @@
-"""``siamcan track SOURCE --init X,Y,W,H``: track one object, write one x,y,w,h line per frame."""
+"""``siamcan track SOURCE --init X,Y,W,H``: track one object, write one x,y,w,h line per frame.
+
+SOURCE is a video file, a folder of images, a camera index or a stream URL. A file or folder is tracked to its end,
+and an interrupted run leaves no boxes file (outputs are complete or absent). A camera or stream has no end of its
+own: Ctrl-C / SIGTERM (or ``--max-frames``) ends it normally, and the boxes of every frame read are written.
+"""
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from ..errors import SiamcanError
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="video file or folder of images")
+    p.add_argument("source", help="video file, folder of images, camera index (0) or stream URL (rtsp://, http://)")
     p.add_argument("--init", required=True, metavar="X,Y,W,H", help="box of the object in the first frame")
     p.add_argument("--model", default=None, help="model name (siamcan-lite, siamcan-r50) or config .yaml")
     p.add_argument("--weights", default=None, help="model weights (.safetensors or .pth)")
@@ -17,6 +21,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-video", default=None, metavar="OUT.mp4", help="write the frames with the box drawn")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--backend", default="auto", help="auto, fast, eager or onnx (needs --onnx-dir)")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (init frame included)")
     p.add_argument("--onnx-dir", default=None, metavar="DIR", help="folder written by 'siamcan export --onnx DIR'")
 
 
@@ -32,40 +37,47 @@ def run(args: argparse.Namespace) -> int:
     box = parse_box(args.init)
     if len(box) != 4:
         raise SiamcanError(f"--init needs 4 values X,Y,W,H, got {len(box)}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
     source = FrameSource(args.source)
-    check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
-    output = Path(args.output) if args.output else Path(f"{Path(args.source).stem or 'track'}.boxes.txt")
-    if output.is_dir():
-        raise SiamcanError(f"--output {output} is a folder, expected a file name")
-    if args.save_video and Path(args.save_video).is_dir():
-        raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
-    tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
-                                      onnx_dir=args.onnx_dir)
+    try:
+        check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
+        output = Path(args.output) if args.output else default_output(args.source, source.stream)
+        if output.is_dir():
+            raise SiamcanError(f"--output {output} is a folder, expected a file name")
+        if args.save_video and Path(args.save_video).is_dir():
+            raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
+        tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
+                                          onnx_dir=args.onnx_dir)
+    except BaseException:
+        source.close()
+        raise
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
     boxes, carried = [], []
     t_track = 0.0
-    finished = False
+    finished = stopped = False
+    total = len(source) or None  # None: a camera or live stream, no known length
+    if args.max_frames:
+        total = min(total, args.max_frames) if total else args.max_frames
+    steps = tqdm(tracker.track(source, box, args.max_frames), total=total, desc="track", unit="frame")
     try:
-        for i, frame in enumerate(tqdm(source, total=len(source) or None, desc="track", unit="frame")):
-            if i == 0:
-                if frame is None:
-                    raise SiamcanError(f"the first frame ({source.frame_name(0)}) cannot be decoded")
-                tracker.init(frame, box)
-                out = list(box)
-            elif frame is None:
-                out = boxes[-1]
-                carried.append(i + 1)
-                tqdm.write(f"siamcan track: warning: frame {i + 1} ({source.frame_name(i)}) cannot be decoded; "
-                           "previous box carried")
-            else:
-                t0 = time.perf_counter()
-                out, _ = tracker.update(frame)
-                t_track += time.perf_counter() - t0
-            boxes.append(out)
-            if writer is not None and frame is not None:
-                writer.write(frame, out, carried=bool(carried and carried[-1] == i + 1))
+        for step in steps:
+            if step.frame is None:
+                carried.append(step.index + 1)
+                tqdm.write(f"siamcan track: warning: frame {step.index + 1} ({source.frame_name(step.index)}) "
+                           "cannot be decoded; previous box carried")
+            t_track += step.seconds
+            boxes.append(step.box)
+            if writer is not None and step.frame is not None:
+                writer.write(step.frame, step.box, carried=bool(carried and carried[-1] == step.index + 1))
         finished = True
+    except KeyboardInterrupt:
+        if not (source.stream and boxes):
+            raise
+        finished = stopped = True  # a camera/stream ends here: what was read is the whole result
     finally:  # outputs are complete or absent: an interrupted run leaves no partial video
+        steps.close()
+        source.close()
         if writer is not None:
             writer.close() if finished else writer.abort()
     write_boxes(output, boxes)
@@ -73,5 +85,16 @@ def run(args: argparse.Namespace) -> int:
     fps = (n - 1 - len(carried)) / t_track if t_track > 0 else float("nan")
     print(f"tracked {n} frames at {fps:.1f} FPS (network + post-processing); boxes: {output}"
           + (f"; video: {args.save_video}" if writer else "")
-          + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else ""))
+          + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
+          + ("; stopped by interrupt" if stopped else ""))
     return 0
+
+
+def default_output(source: str, stream: bool) -> Path:
+    """``<video or folder name>.boxes.txt``; ``camera0.boxes.txt`` for a camera; the URL's last path part for a
+    stream."""
+    if stream and source.isdigit():
+        return Path(f"camera{source}.boxes.txt")
+    if stream:  # rtsp://host:554/live/cam1.sdp?x=1 -> cam1
+        source = source.split("://", 1)[1].split("?", 1)[0].rstrip("/").rpartition("/")[2]
+    return Path(f"{Path(source).stem or 'track'}.boxes.txt")

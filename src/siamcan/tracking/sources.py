@@ -1,7 +1,12 @@
-"""Frame sources: a video file or a folder of images, read lazily, one BGR uint8 frame at a time.
+"""Frame sources: a video file, a folder of images, a camera or a stream URL, read lazily, one BGR uint8 frame at a
+time.
 
 A frame that cannot be decoded in the middle of a sequence is yielded as ``None`` (the caller carries the previous
 box); a source that is missing, empty, not a video, or whose images differ in size raises SiamcanError.
+
+A camera (its index: ``"0"``) or a URL (``rtsp://``, ``http://``, ...) that is not an existing path is a *stream*:
+it is opened once, its first frame is read at construction (so a dead camera or URL fails before any model is
+loaded), and it can be iterated only once.
 """
 from __future__ import annotations
 
@@ -14,6 +19,21 @@ import numpy as np
 
 from ..errors import SiamcanError
 from ..fileio import image_files
+
+
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
+
+
+def is_stream(source: str | os.PathLike) -> bool:
+    """A camera index (``"0"``) or a URL of a scheme FFmpeg reads (rtsp, http, ...), unless a path of that name
+    exists."""
+    s = str(source)
+    if Path(s).exists():
+        return False
+    if s.isdigit():
+        return True
+    scheme, sep, _ = s.partition("://")
+    return bool(sep) and scheme.lower() in STREAM_SCHEMES
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -31,10 +51,17 @@ class FrameSource:
     """Iterable of frames (np.ndarray HxWx3 uint8 BGR, or None for an undecodable frame)."""
 
     def __init__(self, source: str | os.PathLike):
+        self.name = str(source)
+        self.stream = is_stream(source)
+        self.images: list[Path] | None = None
+        self._cap = self._first = None
+        if self.stream:
+            self.path = None
+            self._open_stream()
+            return
         self.path = Path(source)
         if not self.path.exists():
             raise SiamcanError(f"source not found: {self.path}")
-        self.images: list[Path] | None = None
         if self.path.is_dir():
             self.images = list_images(self.path)
             if not self.images:
@@ -57,6 +84,33 @@ class FrameSource:
             fps = cap.get(cv2.CAP_PROP_FPS)
             self.fps = fps if fps and fps > 0 else 30.0
             cap.release()
+
+    def _open_stream(self) -> None:
+        s = self.name
+        what = f"camera {s}" if s.isdigit() else f"stream {s}"
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error below says it in one line
+        try:
+            cap = cv2.VideoCapture(int(s)) if s.isdigit() else cv2.VideoCapture(s)
+            ok, frame = cap.read() if cap.isOpened() else (False, None)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+        if not ok or frame is None:
+            cap.release()
+            raise SiamcanError(f"cannot open {what}: OpenCV got no frame from it (no such camera, URL unreachable "
+                               "or a format this OpenCV build cannot decode)")
+        self._cap, self._first = cap, frame
+        self.size = (frame.shape[1], frame.shape[0])
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.num_frames = n if n > 0 else None
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and 0 < fps < 1000 else 30.0
+
+    def close(self) -> None:
+        """Release a stream that will not be read (a file or folder holds nothing open)."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = self._first = None
 
     def _first_size(self) -> tuple[int, int]:
         for p in self.images:
@@ -87,7 +141,9 @@ class FrameSource:
         return self.num_frames or 0
 
     def __iter__(self) -> Iterator[np.ndarray | None]:
-        if self.images is not None:
+        if self.stream:
+            yield from self._iter_stream()
+        elif self.images is not None:
             for p in self.images:
                 img = cv2.imread(str(p), cv2.IMREAD_COLOR)
                 if img is not None and (img.shape[1], img.shape[0]) != self.size:
@@ -95,15 +151,28 @@ class FrameSource:
                                        f"{self.size[0]}x{self.size[1]}: mixed image sizes in {self.path}")
                 yield img
         else:
-            cap = cv2.VideoCapture(str(self.path))
-            try:
-                while True:
-                    ok, frame = cap.read()
-                    if not ok:
-                        break
-                    yield frame
-            finally:
-                cap.release()
+            yield from _read_capture(cv2.VideoCapture(str(self.path)))
+
+    def _iter_stream(self) -> Iterator[np.ndarray]:
+        if self._cap is None:
+            raise SiamcanError(f"{self.name}: a camera or stream can be read only once")
+        cap, first = self._cap, self._first
+        self._cap = self._first = None
+        yield from _read_capture(cap, first)
 
     def frame_name(self, i: int) -> str:
         return self.images[i].name if self.images is not None else f"frame {i + 1}"
+
+
+def _read_capture(cap: cv2.VideoCapture, first: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """``first`` (a frame already read), then every frame of ``cap`` until it ends; releases ``cap``."""
+    try:
+        if first is not None:
+            yield first
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            yield frame
+    finally:
+        cap.release()

@@ -1,7 +1,11 @@
 """The SiamCAN tracker (SPEC §4): crop, network, cosine window, scale/ratio penalty, size smoothing, clipping."""
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import time
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -46,6 +50,18 @@ def check_frame(frame) -> np.ndarray:
     return frame
 
 
+class Step(NamedTuple):
+    """One frame of ``SiamCANTracker.track``: its 0-based index, the frame (None if it could not be decoded), the
+    box ``[x, y, w, h]``, the score (1.0 on the init frame, NaN where the frame could not be decoded and the
+    previous box is carried) and the seconds ``update`` took (crop + network + post-processing; 0 where it did not
+    run)."""
+    index: int
+    frame: np.ndarray | None
+    box: list[float]
+    score: float
+    seconds: float = 0.0
+
+
 class SiamCANTracker:
     """Single-object tracker: ``init(frame, box)`` then ``update(frame) -> (box, score)``.
 
@@ -74,6 +90,33 @@ class SiamCANTracker:
         s_z = round(context_size(w, h, c.context_amount))
         z = crop_patch(frame, self.center, c.exemplar_size, max(s_z, 1), self.channel_average)
         self.state = self.engine.template(z)
+
+    def track(self, source, box, max_frames: int | None = None) -> Iterator[Step]:
+        """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index or
+        a stream URL (see ``siamcan.tracking.sources.FrameSource``), or any iterable of frames. Yields a ``Step`` per
+        frame, the first frame included, reading frames lazily; stop early by breaking out of the loop."""
+        from .sources import FrameSource
+
+        frames = FrameSource(source) if isinstance(source, (str, os.PathLike)) else source
+        try:
+            prev = None
+            for i, frame in enumerate(itertools.islice(frames, max_frames)):
+                if i == 0:
+                    if frame is None:
+                        name = f" ({frames.frame_name(0)})" if isinstance(frames, FrameSource) else ""
+                        raise SiamcanError(f"the first frame{name} cannot be decoded")
+                    self.init(frame, box)
+                    prev = [float(v) for v in box]
+                    yield Step(0, frame, prev, 1.0)
+                elif frame is None:
+                    yield Step(i, None, prev, float("nan"))
+                else:
+                    t0 = time.perf_counter()
+                    prev, score = self.update(frame)
+                    yield Step(i, frame, prev, score, time.perf_counter() - t0)
+        finally:
+            if isinstance(frames, FrameSource):
+                frames.close()
 
     def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         c = self.cfg

@@ -1,0 +1,213 @@
+"""Cameras and stream URLs as tracking sources, ``--max-frames``, and the ``Tracker.track`` iterator.
+
+Streams are served from this process over HTTP: a finite MJPG AVI file (read sequentially, so it can be compared with
+the same file read from disk) and an endless multipart JPEG stream like an IP camera's (which only Ctrl-C ends).
+"""
+from __future__ import annotations
+
+import http.server
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from siamcan.cli.main import main
+from siamcan.cli.track import default_output
+from siamcan.fileio import read_boxes
+from siamcan.tracking.sources import FrameSource, is_stream, list_images
+
+
+def _serve(handler_body) -> tuple[http.server.ThreadingHTTPServer, str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            try:
+                handler_body(self)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
+@pytest.fixture
+def human3_avi(human3_30, tmp_path) -> tuple[Path, list[float]]:
+    """The first 30 Human3 frames as an MJPG AVI (sequentially readable over plain HTTP)."""
+    folder, box = human3_30
+    frames = [cv2.imread(str(p)) for p in list_images(folder)]
+    path = tmp_path / "human3.avi"
+    h, w = frames[0].shape[:2]
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (w, h))
+    for f in frames:
+        vw.write(f)
+    vw.release()
+    return path, box
+
+
+@pytest.fixture
+def file_server(human3_avi):
+    path, _ = human3_avi
+    data = path.read_bytes()
+
+    def body(req):
+        req.send_response(200)
+        req.send_header("Content-Type", "video/x-msvideo")
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
+
+    srv, url = _serve(body)
+    yield f"{url}/clips/human3.avi"
+    srv.shutdown()
+
+
+@pytest.fixture
+def endless_camera(human3_30):
+    """An IP-camera-like endless MJPEG stream cycling over the 30 Human3 frames."""
+    folder, _ = human3_30
+    jpegs = [p.read_bytes() for p in list_images(folder)]
+
+    def body(req):
+        req.send_response(200)
+        req.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        req.end_headers()
+        for j in itertools.cycle(jpegs):
+            req.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(j) + j + b"\r\n")
+            time.sleep(0.005)
+
+    srv, url = _serve(body)
+    yield f"{url}/cam.mjpg"
+    srv.shutdown()
+
+
+def test_stream_classification(tmp_path, monkeypatch):
+    assert is_stream("0") and is_stream("12")
+    assert is_stream("rtsp://10.0.0.2:554/live") and is_stream("HTTP://host/cam.mjpg") and is_stream("udp://@:1234")
+    assert not is_stream("clip.mp4") and not is_stream("ftp2://x") and not is_stream("file:///tmp/a.mp4")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "0").mkdir()  # an existing path wins over a camera index
+    assert not is_stream("0")
+    assert default_output("0", True) == Path("camera0.boxes.txt")
+    assert default_output("rtsp://h:554/live/cam1.sdp?x=1", True) == Path("cam1.boxes.txt")
+    assert default_output("videos/walk.mp4", False) == Path("walk.boxes.txt")
+
+
+def test_http_stream_tracks_like_the_file(human3_avi, file_server, tmp_path, capsys):
+    """The same AVI read from disk and over HTTP: the same frames, so exactly the same boxes."""
+    path, box = human3_avi
+    init = ",".join(f"{v:g}" for v in box)
+    local, remote = tmp_path / "local.txt", tmp_path / "remote.txt"
+    assert main(["track", str(path), "--init", init, "--output", str(local), "--device", "cpu"]) == 0
+    assert main(["track", file_server, "--init", init, "--output", str(remote), "--device", "cpu"]) == 0
+    a, b = read_boxes(local), read_boxes(remote)
+    assert a.shape == (30, 4)
+    np.testing.assert_array_equal(a, b)
+    assert "tracked 30 frames" in capsys.readouterr().out
+    # a stream is read once: a second pass is an error, not silently empty
+    src = FrameSource(file_server)
+    assert src.stream and src.num_frames == 30 and src.size == (480, 640)
+    assert len(list(src)) == 30
+    with pytest.raises(Exception, match="read only once"):
+        list(src)
+
+
+def test_max_frames(human3_30, tmp_path, capsys):
+    folder, box = human3_30
+    out = tmp_path / "b.txt"
+    assert main(["track", str(folder), "--init", ",".join(map(str, box)), "--output", str(out),
+                 "--max-frames", "7", "--device", "cpu"]) == 0
+    assert read_boxes(out).shape == (7, 4)
+    assert main(["track", str(folder), "--init", "1,1,5,5", "--max-frames", "0"]) == 2
+    assert "--max-frames must be at least 1" in capsys.readouterr().err
+
+
+def test_missing_camera_and_dead_url_are_user_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["track", "57", "--init", "1,1,5,5"]) == 2
+    assert "cannot open camera 57" in capsys.readouterr().err
+    srv, url = _serve(lambda req: req.send_error(404))
+    try:
+        assert main(["track", f"{url}/nothing.mjpg", "--init", "1,1,5,5"]) == 2
+    finally:
+        srv.shutdown()
+    err = capsys.readouterr().err
+    assert "cannot open stream http://" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_ctrl_c_ends_an_endless_stream_and_keeps_every_box(endless_camera, human3_30, tmp_path):
+    """A camera has no end: SIGINT stops it normally (exit 0), and the boxes and the video cover every frame read."""
+    _, box = human3_30
+    out, video = tmp_path / "cam.txt", tmp_path / "cam.mp4"
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", endless_camera,
+                             "--init", ",".join(map(str, box)), "--output", str(out), "--save-video", str(video),
+                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert _wait_for_frames(proc, 45), "no progress reported"  # past the 30 frames served in one cycle
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr.decode(errors="replace")
+    msg = stdout.decode()
+    assert "stopped by interrupt" in msg and "Traceback" not in stderr.decode(errors="replace")
+    n = int(msg.split("tracked ")[1].split(" frames")[0])
+    boxes = read_boxes(out)
+    assert n >= 45 and boxes.shape == (n, 4)
+    assert np.isfinite(boxes).all()
+    cap = cv2.VideoCapture(str(video))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames in (n - 1, n)  # a Ctrl-C between a box and its frame being written costs at most that frame
+
+
+def _wait_for_frames(proc: subprocess.Popen, n: int, timeout: float = 120) -> bool:
+    """Read the tracker's stderr until its progress bar shows at least ``n`` frames."""
+    import re
+    import select
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            if not chunk:
+                return False
+            seen = (seen + chunk)[-4096:]
+            counts = re.findall(rb"track: (\d+)frame", seen)
+            if counts and int(counts[-1]) >= n:
+                return True
+    return False
+
+
+def test_tracker_track_iterator(human3_30):
+    """``Tracker.track`` = init + update per frame; an undecodable frame (None) carries the box with a NaN score."""
+    from siamcan import Tracker
+
+    folder, box = human3_30
+    frames = [cv2.imread(str(p)) for p in list_images(folder)][:8]
+    ref = Tracker.from_pretrained(device="cpu")
+    ref.init(frames[0], box)
+    expected = [list(map(float, box))] + [ref.update(f)[0] for f in frames[1:]]
+
+    tracker = Tracker.from_pretrained(device="cpu")
+    steps = list(tracker.track(folder, box, max_frames=8))
+    assert [s.index for s in steps] == list(range(8))
+    np.testing.assert_allclose([s.box for s in steps], expected, atol=1e-9)
+    assert steps[0].score == 1.0 and all(0 <= s.score <= 1 and s.seconds > 0 for s in steps[1:])
+
+    with_gap = list(tracker.track(frames[:3] + [None] + frames[4:6], box))
+    assert with_gap[3].frame is None and np.isnan(with_gap[3].score) and with_gap[3].box == with_gap[2].box
+    assert len(with_gap) == 6

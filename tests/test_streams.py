@@ -145,6 +145,10 @@ def test_missing_camera_and_dead_url_are_user_errors(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert "cannot open stream http://" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # nothing written
+    from siamcan import SiamcanError, Tracker
+
+    with pytest.raises(SiamcanError, match="cannot open camera 57"):  # the Python API takes an int index too
+        next(Tracker.from_pretrained(device="cpu").track(57, (1, 1, 5, 5)))
 
 
 def test_ctrl_c_ends_an_endless_stream_and_keeps_every_box(endless_camera, human3_30, tmp_path):

@@ -92,12 +92,13 @@ class SiamCANTracker:
         self.state = self.engine.template(z)
 
     def track(self, source, box, max_frames: int | None = None) -> Iterator[Step]:
-        """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index or
-        a stream URL (see ``siamcan.tracking.sources.FrameSource``), or any iterable of frames. Yields a ``Step`` per
+        """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index
+        (``0`` or ``"0"``) or a stream URL (see ``siamcan.tracking.sources.FrameSource``), or any iterable of frames. Yields a ``Step`` per
         frame, the first frame included, reading frames lazily; stop early by breaking out of the loop."""
         from .sources import FrameSource
 
-        frames = FrameSource(source) if isinstance(source, (str, os.PathLike)) else source
+        is_source = isinstance(source, (str, os.PathLike, int)) and not isinstance(source, bool)
+        frames = FrameSource(str(source) if isinstance(source, int) else source) if is_source else source
         try:
             prev = None
             for i, frame in enumerate(itertools.islice(frames, max_frames)):

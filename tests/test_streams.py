@@ -133,6 +133,27 @@ def test_max_frames(human3_30, tmp_path, capsys):
     assert "--max-frames must be at least 1" in capsys.readouterr().err
 
 
+def test_init_from_a_box_file(human3_30, dev_otb, tmp_path, capsys):
+    """``--init groundtruth_rect.txt`` takes the first box (x,y,w,h, or a VOT polygon's init rectangle)."""
+    from siamcan.cli.track import init_box
+    from siamcan.evaluation.geometry import polygon_to_init_rect
+
+    folder, box = human3_30
+    gt = dev_otb / "Human3" / "groundtruth_rect.txt"
+    assert init_box(str(gt)) == box
+    vot = tmp_path / "groundtruth.txt"
+    vot.write_text("\n10,20,50,20,50,60,10,60\n11,21,51,21,51,61,11,61\n")
+    assert init_box(str(vot)) == polygon_to_init_rect([10, 20, 50, 20, 50, 60, 10, 60]) == [10, 20, 41, 41]  # pysot: w = x2 - x1 + 1
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    assert main(["track", str(folder), "--init", str(gt), "--output", str(a), "--max-frames", "5"]) == 0
+    assert main(["track", str(folder), "--init", ",".join(map(str, box)), "--output", str(b), "--max-frames", "5"]) == 0
+    np.testing.assert_array_equal(read_boxes(a), read_boxes(b))
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1,2,3\n")
+    assert main(["track", str(folder), "--init", str(bad)]) == 2
+    assert "must be x,y,w,h or a VOT polygon (8 values), got 3" in capsys.readouterr().err
+
+
 def test_missing_camera_and_dead_url_are_user_errors(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["track", "57", "--init", "1,1,5,5"]) == 2

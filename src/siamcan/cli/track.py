@@ -14,7 +14,9 @@ from ..errors import SiamcanError
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="video file, folder of images, camera index (0) or stream URL (rtsp://, http://)")
-    p.add_argument("--init", required=True, metavar="X,Y,W,H", help="box of the object in the first frame")
+    p.add_argument("--init", required=True, metavar="X,Y,W,H",
+                   help="box of the object in the first frame, or a box file whose first line is that box "
+                        "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4)")
     p.add_argument("--model", default=None, help="model name (siamcan-lite, siamcan-r50) or config .yaml")
     p.add_argument("--weights", default=None, help="model weights (.safetensors or .pth)")
     p.add_argument("--output", default=None, help="boxes file (default: <source name>.boxes.txt)")
@@ -28,15 +30,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..fileio import parse_box, write_boxes
+    from ..fileio import write_boxes
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
     from ..tracking.video import VideoWriter
     from ..zoo import Tracker
 
-    box = parse_box(args.init)
-    if len(box) != 4:
-        raise SiamcanError(f"--init needs 4 values X,Y,W,H, got {len(box)}")
+    box = init_box(args.init)
     if args.max_frames is not None and args.max_frames < 1:
         raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
     source = FrameSource(args.source)
@@ -88,6 +88,27 @@ def run(args: argparse.Namespace) -> int:
           + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
           + ("; stopped by interrupt" if stopped else ""))
     return 0
+
+
+def init_box(text: str) -> list[float]:
+    """``--init``: ``X,Y,W,H``, or the first line of a box file (``groundtruth_rect.txt``, a VOT polygon file)."""
+    from ..evaluation.geometry import polygon_to_init_rect
+    from ..fileio import parse_box
+
+    path = Path(text)
+    if path.is_file():
+        first = next((line for line in path.read_text(errors="replace").splitlines() if line.strip()), "")
+        box = parse_box(first)
+        if len(box) == 8:
+            return polygon_to_init_rect(box)
+        if len(box) != 4:
+            raise SiamcanError(f"--init {text}: the first line of a box file must be x,y,w,h or a VOT polygon "
+                               f"(8 values), got {len(box)} values")
+        return box
+    box = parse_box(text)
+    if len(box) != 4:
+        raise SiamcanError(f"--init needs 4 values X,Y,W,H (or a box file), got {len(box)}")
+    return box
 
 
 def default_output(source: str, stream: bool) -> Path:

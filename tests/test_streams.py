@@ -133,6 +133,19 @@ def test_max_frames(human3_30, tmp_path, capsys):
     assert "--max-frames must be at least 1" in capsys.readouterr().err
 
 
+def test_no_progress_silences_every_bar(human3_30, tmp_path, capsys, monkeypatch):
+    folder, box = human3_30
+    init = ",".join(map(str, box))
+    monkeypatch.setenv("TQDM_DISABLE", "")  # restored after the test (main sets it for --no-progress)
+    assert main(["track", str(folder), "--init", init, "--output", str(tmp_path / "a.txt"), "--max-frames", "3"]) == 0
+    assert "track: 100%" in capsys.readouterr().err
+    assert main(["--no-progress", "track", str(folder), "--init", init, "--output", str(tmp_path / "b.txt"),
+                 "--max-frames", "3"]) == 0
+    out = capsys.readouterr()
+    assert "track:" not in out.err and "tracked 3 frames" in out.out  # the summary stays
+    assert os.environ["TQDM_DISABLE"] == "1"  # inherited by eval workers and DDP processes
+
+
 def test_init_from_a_box_file(human3_30, dev_otb, tmp_path, capsys):
     """``--init groundtruth_rect.txt`` takes the first box (x,y,w,h, or a VOT polygon's init rectangle)."""
     from siamcan.cli.track import init_box

@@ -21,7 +21,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..demo import generate_clip
     from ..evaluation.metrics import precision_curve, success_curve
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     tracker.init(frames[0], gt[0])
     writer.write(frames[0], gt[0], gt=gt[0])
-    for i in tqdm(range(1, len(frames)), desc="demo", unit="frame"):
+    for i in progress_bar(range(1, len(frames)), desc="demo", unit="frame"):
         box, _ = tracker.update(frames[i])
         boxes.append(box)
         writer.write(frames[i], box, gt=gt[i])

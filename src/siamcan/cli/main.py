@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="siamcan", description="SiamCAN single-object tracker.")
     parser.add_argument("--version", action="version", version=f"siamcan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--no-progress", dest="global_no_progress", action="store_true",
+                        help="no progress bars in any command (the same as TQDM_DISABLE=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_text in COMMANDS.items():
         try:
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if args.global_no_progress:
+        os.environ["TQDM_DISABLE"] = "1"  # read at each bar (siamcan.progress), inherited by worker processes
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)

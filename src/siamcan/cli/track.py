@@ -23,12 +23,15 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-video", default=None, metavar="OUT.mp4", help="write the frames with the box drawn")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--backend", default="auto", help="auto, fast, eager or onnx (needs --onnx-dir)")
-    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames (init frame included)")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N",
+                   help="stop after N frames (init frame included)")
     p.add_argument("--onnx-dir", default=None, metavar="DIR", help="folder written by 'siamcan export --onnx DIR'")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    from ..progress import progress_bar
 
     from ..fileio import write_boxes
     from ..tracking.sources import FrameSource
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     total = len(source) or None  # None: a camera or live stream, no known length
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
-    steps = tqdm(tracker.track(source, box, args.max_frames), total=total, desc="track", unit="frame")
+    steps = progress_bar(tracker.track(source, box, args.max_frames), total=total, desc="track", unit="frame")
     try:
         for step in steps:
             if step.frame is None:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     import yaml
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     from ..config import config_to_dict
     from ..errors import SiamcanError
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     model, cfg = load_model(args.model, args.weights)
     engine = make_engine(model, args.device)
     base = cfg.tracker_for(args.benchmark)
-    bar = tqdm(total=args.trials, desc="tune", unit="trial")
+    bar = progress_bar(total=args.trials, desc="tune", unit="trial")
     best = [float("-inf")]
 
     def on_trial(i: int, params: dict, value: float) -> None:

@@ -193,15 +193,15 @@ def evaluate(dataset: Dataset, spec: TrackerSpec, tracker_name: str, results: Pa
              progress: bool = True) -> RunSummary:
     """Run ``spec`` on every sequence without a result file yet; ``workers`` > 1 uses a process pool (one
     torch thread per worker). Returns the totals (frames / tracking seconds over the sequences run now)."""
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     todo = [s for s in dataset if not result_path(results, dataset, tracker_name, s).is_file()]
     skipped = len(dataset) - len(todo)
     out_dir = results / dataset.name / tracker_name
     frames, seconds = 0, 0.0
     t_start = time.perf_counter()
-    bar = tqdm(total=sum(len(s) for s in todo), unit="frame", desc=f"{tracker_name} on {dataset.name}",
-               disable=not progress)
+    bar = progress_bar(total=sum(len(s) for s in todo), unit="frame", desc=f"{tracker_name} on {dataset.name}",
+                       disable=not progress)
     try:
         if workers <= 1:
             _worker_init(spec, 0)

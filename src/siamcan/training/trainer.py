@@ -285,7 +285,7 @@ def _cpu_threads(workers: int, ranks_per_node: int) -> None:
 
 def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo, workers: int, progress: bool,
            stop_after_steps: int | None) -> dict[str, Any]:
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     cfg_dict = config_to_dict(cfg)
     torch.manual_seed(t.seed)
@@ -350,8 +350,8 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
         set_train_mode(model, cfg, epoch)
         train_ds.set_epoch(epoch)
         loader = _loader(train_ds, StepBatchSampler(steps, t.batch_size, t.accum_steps, info), workers, dev)
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step", disable=not (progress and info.main),
-                   dynamic_ncols=True, leave=False)
+        bar = progress_bar(total=steps, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step",
+                           disable=not (progress and info.main), dynamic_ncols=True, leave=False)
         win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "kd": 0.0, "n": 0}
         t_win = time.perf_counter()
         pairs_win = 0

@@ -29,7 +29,7 @@ def _long_folder(dev_otb: Path, dst: Path, n: int) -> tuple[Path, str]:
 
 
 def _start_and_signal(folder: Path, init: str, out: Path, video: Path, sig: int) -> tuple[int, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="")  # progress is awaited
     proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", str(folder), "--init", init,
                              "--output", str(out), "--save-video", str(video), "--device", "cpu",
                              "--backend", "eager"],

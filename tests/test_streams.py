@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
+from siamcan import SiamcanError
 from siamcan.cli.main import main
 from siamcan.cli.track import default_output
 from siamcan.fileio import read_boxes
@@ -119,7 +120,7 @@ def test_http_stream_tracks_like_the_file(human3_avi, file_server, tmp_path, cap
     src = FrameSource(file_server)
     assert src.stream and src.num_frames == 30 and src.size == (480, 640)
     assert len(list(src)) == 30
-    with pytest.raises(Exception, match="read only once"):
+    with pytest.raises(SiamcanError, match="read only once"):
         list(src)
 
 
@@ -156,7 +157,8 @@ def test_init_from_a_box_file(human3_30, dev_otb, tmp_path, capsys):
     assert init_box(str(gt)) == box
     vot = tmp_path / "groundtruth.txt"
     vot.write_text("\n10,20,50,20,50,60,10,60\n11,21,51,21,51,61,11,61\n")
-    assert init_box(str(vot)) == polygon_to_init_rect([10, 20, 50, 20, 50, 60, 10, 60]) == [10, 20, 41, 41]  # pysot: w = x2 - x1 + 1
+    # pysot's init rectangle of an axis-aligned polygon: w = x2 - x1 + 1
+    assert init_box(str(vot)) == polygon_to_init_rect([10, 20, 50, 20, 50, 60, 10, 60]) == [10, 20, 41, 41]
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     assert main(["track", str(folder), "--init", str(gt), "--output", str(a), "--max-frames", "5"]) == 0
     assert main(["track", str(folder), "--init", ",".join(map(str, box)), "--output", str(b), "--max-frames", "5"]) == 0
@@ -179,7 +181,7 @@ def test_missing_camera_and_dead_url_are_user_errors(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert "cannot open stream http://" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []  # nothing written
-    from siamcan import SiamcanError, Tracker
+    from siamcan import Tracker
 
     with pytest.raises(SiamcanError, match="cannot open camera 57"):  # the Python API takes an int index too
         next(Tracker.from_pretrained(device="cpu").track(57, (1, 1, 5, 5)))
@@ -189,7 +191,7 @@ def test_ctrl_c_ends_an_endless_stream_and_keeps_every_box(endless_camera, human
     """A camera has no end: SIGINT stops it normally (exit 0), and the boxes and the video cover every frame read."""
     _, box = human3_30
     out, video = tmp_path / "cam.txt", tmp_path / "cam.mp4"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="")  # the bar shows progress
     proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", endless_camera,
                              "--init", ",".join(map(str, box)), "--output", str(out), "--save-video", str(video),
                              "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

@@ -93,8 +93,10 @@ class SiamCANTracker:
 
     def track(self, source, box, max_frames: int | None = None) -> Iterator[Step]:
         """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index
-        (``0`` or ``"0"``) or a stream URL (see ``siamcan.tracking.sources.FrameSource``), or any iterable of frames. Yields a ``Step`` per
-        frame, the first frame included, reading frames lazily; stop early by breaking out of the loop."""
+        (``0`` or ``"0"``), a stream URL (see ``siamcan.tracking.sources.FrameSource``) or any iterable of frames.
+
+        Yields a ``Step`` per frame, the first frame included, reading frames lazily; stop early by breaking out of
+        the loop."""
         from .sources import FrameSource
 
         is_source = isinstance(source, (str, os.PathLike, int)) and not isinstance(source, bool)

@@ -248,6 +248,8 @@ def test_tracker_track_iterator(human3_30):
     np.testing.assert_allclose([s.box for s in steps], expected, atol=1e-9)
     assert steps[0].score == 1.0 and all(0 <= s.score <= 1 and s.seconds > 0 for s in steps[1:])
 
+    with pytest.raises(SiamcanError, match="max_frames must be a positive integer"):
+        next(tracker.track(folder, box, max_frames=0))
     with_gap = list(tracker.track(frames[:3] + [None] + frames[4:6], box))
     assert with_gap[3].frame is None and np.isnan(with_gap[3].score) and with_gap[3].box == with_gap[2].box
     assert len(with_gap) == 6

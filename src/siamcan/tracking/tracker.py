@@ -99,6 +99,8 @@ class SiamCANTracker:
         the loop."""
         from .sources import FrameSource
 
+        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+            raise SiamcanError(f"max_frames must be a positive integer or None, got {max_frames!r}")
         is_source = isinstance(source, (str, os.PathLike, int)) and not isinstance(source, bool)
         frames = FrameSource(str(source) if isinstance(source, int) else source) if is_source else source
         try:

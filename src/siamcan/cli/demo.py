@@ -21,11 +21,11 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    from ..progress import progress_bar
 
     from ..demo import generate_clip
     from ..evaluation.metrics import precision_curve, success_curve
     from ..fileio import write_boxes
+    from ..progress import progress_bar
     from ..tracking.video import VideoWriter
     from ..zoo import Tracker
 

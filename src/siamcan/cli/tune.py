@@ -34,12 +34,12 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     import yaml
-    from ..progress import progress_bar
 
     from ..config import config_to_dict
     from ..errors import SiamcanError
     from ..evaluation.datasets import combine, load_dataset
     from ..fileio import atomic_write_text
+    from ..progress import progress_bar
     from ..tuning import search_space, tune
     from ..zoo import load_model, make_engine
 

@@ -7,7 +7,8 @@ Positive pairs (no negatives, no gray) from the config's training datasets; for 
 of the object centre, the median IoU of the teacher's box, and the teacher's time per pair (template + search +
 head, one thread as in a DataLoader worker). Then the cost of pseudo-labels (``train.pseudo_prob``): the same
 positive pairs made with ``pseudo_prob`` 0 and 1, interleaved pair by pair in one process, teacher labels on both,
-and the share of pairs that became pseudo-labelled. The numbers quoted in docs/training.md and the model card come from here.
+and the share of pairs that became pseudo-labelled. The numbers quoted in docs/training.md and the model card come
+from here.
 """
 from __future__ import annotations
 

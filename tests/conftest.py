@@ -126,3 +126,39 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------ `siamcan track` in a child process, then a signal
+def track_then_signal(args: list, sig: int, min_frames: int = 0, settle: float = 0.0,
+                      timeout: float = 120) -> tuple[int, str, str]:
+    """Run ``siamcan track *args`` in a child process, wait until its progress bar shows ``min_frames`` frames (then
+    ``settle`` seconds more), send ``sig`` and return (exit code, stdout, stderr)."""
+    import re
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="")  # the bar is awaited
+    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    chunks: list[bytes] = []
+    reached = threading.Event()
+    bar = re.compile(rb"track:[^\r\n\[]*?(\d+)(?:/\d+ |frame )\[")  # "45/1500 [" or, with no total, "45frame ["
+
+    def reader() -> None:
+        while b := proc.stderr.read1(4096):
+            chunks.append(b)
+            counts = bar.findall(b"".join(chunks)[-4096:])
+            if counts and int(counts[-1]) >= min_frames:
+                reached.set()
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    assert reached.wait(timeout), b"".join(chunks).decode(errors="replace")
+    time.sleep(settle)
+    proc.send_signal(sig)
+    stdout = proc.stdout.read()
+    rc = proc.wait(timeout)
+    t.join(10)
+    return rc, stdout.decode(errors="replace"), b"".join(chunks).decode(errors="replace")

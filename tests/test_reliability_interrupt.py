@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +11,8 @@ import pytest
 from siamcan.fileio import atomic_write_text, read_boxes, write_boxes
 from siamcan.tracking.sources import list_images
 from siamcan.tracking.video import VideoWriter
+
+from conftest import track_then_signal
 
 
 def _long_folder(dev_otb: Path, dst: Path, n: int) -> tuple[Path, str]:
@@ -28,40 +26,12 @@ def _long_folder(dev_otb: Path, dst: Path, n: int) -> tuple[Path, str]:
     return dst, init
 
 
-def _start_and_signal(folder: Path, init: str, out: Path, video: Path, sig: int) -> tuple[int, str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="")  # progress is awaited
-    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", str(folder), "--init", init,
-                             "--output", str(out), "--save-video", str(video), "--device", "cpu",
-                             "--backend", "eager"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    chunks: list[bytes] = []
-    progressed = threading.Event()
-
-    def reader() -> None:
-        assert proc.stderr is not None
-        while True:
-            b = proc.stderr.read1(4096) if hasattr(proc.stderr, "read1") else proc.stderr.read(1)
-            if not b:
-                break
-            chunks.append(b)
-            if b"frame" in b"".join(chunks)[-2000:] and b"track:" in b"".join(chunks):
-                progressed.set()
-
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
-    assert progressed.wait(120), b"".join(chunks).decode(errors="replace")
-    time.sleep(1.0)  # some frames tracked, far from finished
-    proc.send_signal(sig)
-    rc = proc.wait(120)
-    t.join(10)
-    return rc, b"".join(chunks).decode(errors="replace")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_track_leaves_complete_or_no_outputs(dev_otb, tmp_path, sig):
     folder, init = _long_folder(dev_otb, tmp_path / "seq", 1500)
     out, video = tmp_path / "boxes.txt", tmp_path / "out.mp4"
-    rc, err = _start_and_signal(folder, init, out, video, sig)
+    rc, _, err = track_then_signal([folder, "--init", init, "--output", out, "--save-video", video, "--device", "cpu",
+                                    "--backend", "eager"], sig, settle=1.0)  # some frames tracked, far from finished
     assert rc == 130, err  # handled like Ctrl-C, not killed
     assert "interrupted" in err and "Traceback" not in err
     # never a partial file: absent, or (had it finished) complete

@@ -9,8 +9,6 @@ import http.server
 import itertools
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +22,8 @@ from siamcan.cli.main import main
 from siamcan.cli.track import default_output
 from siamcan.fileio import read_boxes
 from siamcan.tracking.sources import FrameSource, is_stream, list_images
+
+from conftest import track_then_signal
 
 
 def _serve(handler_body) -> tuple[http.server.ThreadingHTTPServer, str]:
@@ -191,16 +191,11 @@ def test_ctrl_c_ends_an_endless_stream_and_keeps_every_box(endless_camera, human
     """A camera has no end: SIGINT stops it normally (exit 0), and the boxes and the video cover every frame read."""
     _, box = human3_30
     out, video = tmp_path / "cam.txt", tmp_path / "cam.mp4"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="")  # the bar shows progress
-    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", endless_camera,
-                             "--init", ",".join(map(str, box)), "--output", str(out), "--save-video", str(video),
-                             "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    assert _wait_for_frames(proc, 45), "no progress reported"  # past the 30 frames served in one cycle
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr.decode(errors="replace")
-    msg = stdout.decode()
-    assert "stopped by interrupt" in msg and "Traceback" not in stderr.decode(errors="replace")
+    rc, msg, err = track_then_signal([endless_camera, "--init", ",".join(map(str, box)), "--output", out,
+                                      "--save-video", video, "--device", "cpu"], signal.SIGINT,
+                                     min_frames=45)  # past the 30 frames served in one cycle
+    assert rc == 0, err
+    assert "stopped by interrupt" in msg and "Traceback" not in err
     n = int(msg.split("tracked ")[1].split(" frames")[0])
     boxes = read_boxes(out)
     assert n >= 45 and boxes.shape == (n, 4)
@@ -210,26 +205,6 @@ def test_ctrl_c_ends_an_endless_stream_and_keeps_every_box(endless_camera, human
     while cap.read()[0]:
         frames += 1
     assert frames in (n - 1, n)  # a Ctrl-C between a box and its frame being written costs at most that frame
-
-
-def _wait_for_frames(proc: subprocess.Popen, n: int, timeout: float = 120) -> bool:
-    """Read the tracker's stderr until its progress bar shows at least ``n`` frames."""
-    import re
-    import select
-
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            if not chunk:
-                return False
-            seen = (seen + chunk)[-4096:]
-            counts = re.findall(rb"track: (\d+)frame", seen)
-            if counts and int(counts[-1]) >= n:
-                return True
-    return False
 
 
 def test_tracker_track_iterator(human3_30):

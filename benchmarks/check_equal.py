@@ -19,7 +19,8 @@ import numpy as np
 
 
 def main(argv=None) -> int:
-    from siamcan.cli.bench import default_sequence, load_frames, seeded_model
+    from siamcan.cli.bench import default_sequence, load_frames
+    from siamcan.models.seeded import seeded_model
     from siamcan.evaluation.geometry import box_iou
     from siamcan.fileio import read_boxes
     from siamcan.tracking.engine import TorchEngine
@@ -51,10 +52,10 @@ def main(argv=None) -> int:
     if a.onnx:
         import tempfile
 
-        from siamcan.cli.export import export_onnx
+        from siamcan.tracking.export import export_onnx
         from siamcan.tracking.onnx_engine import OnnxEngine
         d = tempfile.mkdtemp(prefix="siamcan-onnx-")
-        meta = export_onnx(model, cfg, d)
+        meta, _ = export_onnx(model, cfg, d)
         print("export check:", meta.get("check"))
         engines["onnx"] = OnnxEngine(d)
     trackers = {name: SiamCANTracker(e, cfg.tracker) for name, e in engines.items()}

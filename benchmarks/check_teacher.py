@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     from siamcan.data.pairs import PairDataset, worker_init
     from siamcan.data.teacher import NanoTrackTeacher
     from siamcan.evaluation.geometry import box_iou
-    from siamcan.tracking.geometry import crop_points
+    from siamcan.geometry import CropGeometry
 
     p = argparse.ArgumentParser()
     p.add_argument("--config", default="configs/siamcan-lite-distill.yaml")
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     t = dataclasses.replace(cfg.train, neg_prob=0.0, gray_prob=0.0, teacher=None)
     ds = PairDataset(t, t.datasets, a.pairs, a.seed)
     teacher = NanoTrackTeacher(cfg.train.teacher)
-    px, py = crop_points()
+    px, py = CropGeometry.from_config(cfg.tracker).points()
     near, ious, secs = [], [], []
     for i in range(len(ds)):
         item = ds[i]

@@ -118,6 +118,17 @@ def nanotrack_v2(shared_data) -> Path:
     return shared_path(shared_data, "baselines/nanotrack/nanotrackv2", "nanotrack_backbone_sim.onnx")
 
 
+@pytest.fixture(scope="session")
+def nanotrack_v3(shared_data) -> Path:
+    return shared_path(shared_data, "baselines/nanotrack/nanotrackv3", "nanotrack_backbone.onnx")
+
+
+@pytest.fixture(scope="session")
+def nanotrack_v3_weights(shared_data) -> Path:
+    return shared_path(shared_data, "baselines/nanotrack/pretrained", "nanotrackv3.safetensors") / \
+        "nanotrackv3.safetensors"
+
+
 @pytest.fixture
 def one_thread():
     """One torch intra-op thread for the test (restored afterwards): on CPU cores shared with other jobs two

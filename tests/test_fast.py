@@ -8,10 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from siamcan.cli.bench import load_frames, seeded_model
+from siamcan.cli.bench import load_frames
+from siamcan.models.seeded import seeded_model
 from siamcan.models.resnet import Bottleneck
 from siamcan.tracking.engine import TorchEngine
-from siamcan.tracking.fast import FastEngine, FusedSiamCAN, fold_batchnorm, fold_conv_bn, physical_cores
+from siamcan.models.fold import fold_batchnorm, fold_conv_bn
+from siamcan.models.fused import FusedSiamCAN
+from siamcan.tracking.fast import FastEngine, physical_cores
 from siamcan.tracking.tracker import SiamCANTracker
 
 

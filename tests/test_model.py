@@ -11,7 +11,7 @@ from torch import nn
 from siamcan.config import ModelConfig
 from siamcan.errors import SiamcanError
 from siamcan.models import build_model
-from siamcan.models.heads import CrossChannelAttention, Neck, SpatialAttention, xcorr_depthwise
+from siamcan.models.heads import CrossChannelAttention, Neck, SpatialAttention, center_crop, xcorr_depthwise
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
 
@@ -46,7 +46,7 @@ def test_backbone_feature_sizes(which, request):
     assert [tuple(f.shape) for f in fz] == [(1, c, 15, 15) for c in channels]
     assert [tuple(f.shape) for f in fx] == [(1, c, 31, 31) for c in channels]
     with torch.inference_mode():
-        nz = [neck(f) for neck, f in zip(model.neck, fz)]
+        nz = [center_crop(neck(f), model.cfg.template_crop) for neck, f in zip(model.neck, fz)]
         nx = [neck(f) for neck, f in zip(model.neck, fx)]
     ch = model.cfg.channels
     assert all(tuple(f.shape) == (1, ch, 7, 7) for f in nz)  # template center-cropped 15 -> 7
@@ -75,8 +75,8 @@ def test_neck_crop_takes_rows_4_to_11():
     x = torch.arange(3 * 15 * 15, dtype=torch.float32).view(1, 3, 15, 15)
     bn = neck.downsample[1]
     expected = (x - bn.running_mean.view(1, 3, 1, 1)) / torch.sqrt(bn.running_var.view(1, 3, 1, 1) + bn.eps)
-    torch.testing.assert_close(neck(x), expected[:, :, 4:11, 4:11])
-    assert neck(torch.zeros(1, 3, 31, 31)).shape[-1] == 31
+    torch.testing.assert_close(center_crop(neck(x), 7), expected[:, :, 4:11, 4:11])
+    assert neck(torch.zeros(1, 3, 31, 31)).shape[-1] == 31  # the neck itself never crops
 
 
 # ------------------------------------------------------------------------------- parameter counts
@@ -208,7 +208,7 @@ def test_cross_attention_weights_come_from_template_only(lite):
     z = torch.rand(1, 3, 127, 127) * 255
     with torch.inference_mode():
         state = lite.template(z)
-        feats = [neck(f) for neck, f in zip(lite.neck, lite.backbone(z))]
+        feats = [center_crop(neck(f), 7) for neck, f in zip(lite.neck, lite.backbone(z))]
     assert len(state) == 9  # per level: cls kernel, loc kernel, channel weights
     for i in range(3):
         v = state[3 * i + 2]

@@ -10,8 +10,9 @@ import torch
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from siamcan.cli.bench import load_frames, seeded_model  # noqa: E402
-from siamcan.cli.export import export_onnx  # noqa: E402
+from siamcan.cli.bench import load_frames  # noqa: E402
+from siamcan.models.seeded import seeded_model  # noqa: E402
+from siamcan.tracking.export import export_onnx  # noqa: E402
 from siamcan.errors import SiamcanError  # noqa: E402
 from siamcan.tracking.engine import TorchEngine  # noqa: E402
 from siamcan.tracking.onnx_engine import OnnxEngine  # noqa: E402
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
 def lite_export(tmp_path_factory):
     model, cfg = seeded_model("siamcan-lite", seed=0, keep_backbone=True)
     out = tmp_path_factory.mktemp("onnx-lite")
-    meta = export_onnx(model, cfg, out)
+    meta, _ = export_onnx(model, cfg, out)
     return model, cfg, out, meta
 
 
@@ -54,9 +55,13 @@ def test_onnxruntime_equals_pytorch(lite_export):
     g = torch.Generator().manual_seed(5)
     z = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 12, generator=g) * 255, size=127, mode="bilinear")
     x = torch.nn.functional.interpolate(torch.rand(1, 3, 40, 40, generator=g) * 255, size=255, mode="bilinear")
+    fused = model.inference_module()  # the module the graphs are traced from
     with torch.inference_mode():
-        state = model.template(z)
-        cls, loc = model.track(x, state)[:2]
+        state = fused.template(z)
+        cls, loc = fused.track(x, state)[:2]
+        cls0, loc0 = model.track(x, model.template(z))[:2]
+    assert (cls0 - cls).abs().max() <= 1e-3 * max(1.0, float(cls0.abs().max()))  # == the model, float32 rounding
+    assert (loc0 - loc).abs().max() <= 1e-3 * float(loc0.abs().max())
     st = eng.template_array(z.numpy())
     assert len(st) == len(state)
     for a, b in zip(st, state):

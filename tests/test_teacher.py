@@ -11,9 +11,9 @@ import torch
 
 from siamcan.config import load_config
 from siamcan.data.pairs import PairDataset
-from siamcan.data.teacher import STUDENT_SCORE, NanoTrackTeacher, _resample_coords
+from siamcan.data.teacher import NanoTrackTeacher
 from siamcan.evaluation.geometry import box_iou
-from siamcan.tracking.geometry import crop_points
+from siamcan.geometry import CropGeometry
 from siamcan.training.losses import distill_loss, siamcan_loss
 from siamcan.training.trainer import read_log, train
 
@@ -21,11 +21,21 @@ from test_train_loop import REPO, tiny_config
 
 
 def test_resampling_puts_student_points_on_teacher_coordinates():
-    i0, i1, w = _resample_coords()
+    lite, v2 = CropGeometry(), CropGeometry(stride=16, score_size=16)
+    i0, i1, w = lite.resample_index(v2)
     t = i0 + w
     # student point k at (k - 12) * 8 + 127 px; teacher point i at (i - 8) * 16 + 127 px (OpenCV's generateGrids)
-    np.testing.assert_allclose(t, 2 + np.arange(STUDENT_SCORE) / 2)
+    np.testing.assert_allclose(t, 2 + np.arange(25) / 2)
     assert (i1 == i0 + 1).all() and (w >= 0).all() and (w <= 1).all()
+    # siamcan-nano on NanoTrack v3's grid: the same 15 points (15 + 16 i px), so resampling is the identity
+    nano = CropGeometry(stride=16, score_size=15)
+    i0, i1, w = nano.resample_index(nano)
+    np.testing.assert_allclose(i0 + w, np.arange(15))
+    # and on v2's 16-point grid (-128 .. 112 around the centre): point k of nano is point k + 1 of v2
+    i0, i1, w = nano.resample_index(v2)
+    np.testing.assert_allclose(i0 + w, np.arange(15) + 1)
+    with pytest.raises(Exception, match="does not cover"):
+        lite.resample_index(CropGeometry(stride=16, score_size=9))
 
 
 def test_resample_is_exact_on_a_linear_map(nanotrack_v2):
@@ -42,7 +52,7 @@ def test_teacher_finds_the_object_in_real_training_pairs(shared_data, nanotrack_
                                               for d in t.datasets))
     ds = PairDataset(t, t.datasets, 12, seed=3)
     te = NanoTrackTeacher(nanotrack_v2)
-    px, py = crop_points()
+    px, py = CropGeometry().points()
     near, ious = [], []
     for i in range(len(ds)):
         item = ds[i]

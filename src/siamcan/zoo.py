@@ -63,7 +63,7 @@ def load_model(name_or_path=None, weights: str | os.PathLike | None = None,
     the PyPI package; r50: ``model.backbone_weights`` if set) with untrained heads, and a warning.
     """
     cfg = resolve_config(name_or_path)
-    model = build_model(cfg.model)
+    model = build_model(cfg)
     w = Path(weights) if weights else packaged_weights(cfg)
     if w is not None:
         load_model_weights(model, w)
@@ -74,29 +74,48 @@ def load_model(name_or_path=None, weights: str | os.PathLike | None = None,
     return model.eval(), cfg
 
 
-def make_engine(model: SiamCAN | None, device: str | None = None, backend: str = "auto", onnx_dir=None):
-    """The inference engine for a model: ``eager`` (plain PyTorch), ``fast`` or ``auto`` (fast where available),
-    or ``onnx`` (ONNX Runtime on the files of ``siamcan export --onnx``, ``onnx_dir``; ``model`` is not used)."""
-    from .tracking.engine import TorchEngine
+BACKENDS = ("auto", "eager", "fast", "onnx")
 
+
+def onnx_available() -> bool:
+    """True when the ``onnx`` exporter and ONNX Runtime are installed (the ``[onnx]`` extra)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
+def make_engine(model: SiamCAN | None, device: str | None = None, backend: str = "auto", onnx_dir=None,
+                cfg: Config | None = None, threads: int | None = None):
+    """The inference engine for a model.
+
+    ``eager``: plain PyTorch. ``fast``: the model's inference module in PyTorch (:mod:`siamcan.tracking.fast`).
+    ``onnx``: ONNX Runtime, on the files of ``siamcan export --onnx`` (``onnx_dir``) or, without it, on the model
+    exported in memory (needs ``cfg``). ``auto``: ``onnx`` from the model on the CPU when the ``[onnx]`` extra is
+    installed (fastest there: ``benchmarks/bench_nano.py``), else ``fast``. No backend falls back to another: a
+    failure is reported as it is.
+    """
+    from .tracking.engine import TorchEngine, pick_device
+
+    if backend not in BACKENDS:
+        raise SiamcanError(f"unknown backend '{backend}' ({', '.join(BACKENDS)})")
+    dev = pick_device(device)
+    if backend == "auto":
+        backend = "onnx" if dev.type == "cpu" and cfg is not None and onnx_available() else "fast"
     if backend == "onnx":
-        if not onnx_dir:
-            raise SiamcanError("backend 'onnx' needs the exported folder (--onnx-dir DIR; see siamcan export --onnx)")
         from .tracking.onnx_engine import OnnxEngine
 
-        return OnnxEngine(onnx_dir)
+        if onnx_dir:
+            return OnnxEngine(onnx_dir, threads=threads)
+        if model is None or cfg is None:
+            raise SiamcanError("backend 'onnx' needs the exported folder (--onnx-dir DIR; see siamcan export --onnx)")
+        if dev.type != "cpu":
+            raise SiamcanError("backend 'onnx' runs on the CPU; use --backend fast on a GPU")
+        return OnnxEngine.from_model(model, cfg, threads=threads)
+    if backend == "fast":
+        from .tracking.fast import FastEngine
 
-    if backend in ("auto", "fast"):
-        try:
-            from .tracking.fast import FastEngine  # optional, see issue 6
-        except ImportError:
-            if backend == "fast":
-                raise SiamcanError("the fast inference path is not available in this build") from None
-        else:
-            return FastEngine(model, device)
-    if backend not in ("auto", "fast", "eager"):
-        raise SiamcanError(f"unknown backend '{backend}' (auto, fast, eager, onnx)")
-    return TorchEngine(model, device)
+        return FastEngine(model, dev)
+    return TorchEngine(model, dev)
 
 
 class Tracker(SiamCANTracker):
@@ -106,7 +125,7 @@ class Tracker(SiamCANTracker):
     def from_pretrained(cls, model: str | os.PathLike | Config | None = None, weights: str | os.PathLike | None = None,
                         device: str | None = None, benchmark: str | None = None, backend: str = "auto",
                         tracker_config: TrackerConfig | None = None, onnx_dir=None) -> "Tracker":
-        if backend == "onnx":  # the network comes from the ONNX files; the config gives the tracker settings
+        if backend == "onnx" and onnx_dir:  # the network comes from the ONNX files; the config gives the tracker values
             engine = make_engine(None, device, backend, onnx_dir)
             cfg = resolve_config(model or engine.meta.get("model"))
             tr = cls(engine, tracker_config or cfg.tracker_for(benchmark))
@@ -114,7 +133,7 @@ class Tracker(SiamCANTracker):
             return tr
         net, cfg = load_model(model, weights)
         tcfg = tracker_config or cfg.tracker_for(benchmark)
-        tr = cls(make_engine(net, device, backend), tcfg)
+        tr = cls(make_engine(net, device, backend, cfg=cfg), tcfg)
         tr.config = cfg
         return tr
 

@@ -42,64 +42,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------- model
-def seeded_model(name_or_cfg="siamcan-r50", seed: int = 0, keep_backbone: bool = False):
-    """A model with random but reproducible weights and sane activations (for speed/equality tests).
-
-    Conv weights are drawn with ``seed`` (He init), BN statistics are calibrated on seeded smooth-noise
-    images, the loc head is biased to ~30 px boxes. With ``keep_backbone`` the loaded backbone weights stay.
-    """
-    import torch
-    from torch import nn
-
-    from ..models import build_model
-    from ..zoo import load_model, resolve_config
-
-    cfg = resolve_config(name_or_cfg)
-    if keep_backbone:
-        model, cfg = load_model(cfg)
-    else:
-        model = build_model(cfg.model)
-    g = torch.Generator().manual_seed(seed)
-    parts = [model.neck, model.cls, model.loc] + ([model.attention] if model.attention is not None else [])
-    if not keep_backbone:
-        parts.append(model.backbone)
-    with torch.no_grad():
-        for part in parts:
-            for m in part.modules():
-                if isinstance(m, (nn.Conv2d, nn.Conv1d)):
-                    fan_in = m.weight[0].numel()
-                    m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
-                    if m.bias is not None:
-                        m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-                elif isinstance(m, nn.BatchNorm2d):
-                    m.reset_running_stats()
-                    m.momentum = None  # cumulative average over the calibration batches
-                    m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
-                    m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-        for i in range(model.num_levels):  # final 1x1 convs: small, loc centred on exp(3.4) ~ 30 px
-            for head, bias in ((model.cls[i], 0.0), (model.loc[i], 3.4)):
-                last = head.head[-1]
-                last.weight.mul_(0.1)
-                last.bias.fill_(bias)
-                last.bias.add_(torch.randn(last.bias.shape, generator=g) * 0.05)
-        model.cls_weight.copy_(torch.randn(model.num_levels, generator=g) * 0.3)
-        model.loc_weight.copy_(torch.randn(model.num_levels, generator=g) * 0.3)
-        model.loc_scale.copy_(1 + 0.05 * torch.randn(model.num_levels, generator=g))
-        # calibrate BN statistics on smooth random images (train mode, no grad)
-        bns = [m for part in parts for m in part.modules() if isinstance(m, nn.BatchNorm2d)]
-        model.train()
-        if keep_backbone:
-            model.backbone.eval()
-        for _ in range(2):
-            z = nn.functional.interpolate(torch.rand(2, 3, 16, 16, generator=g) * 255, size=127, mode="bilinear")
-            x = nn.functional.interpolate(torch.rand(2, 3, 32, 32, generator=g) * 255, size=255, mode="bilinear")
-            model(z, x)
-        for m in bns:
-            m.momentum = 0.1
-    return model.eval(), cfg
-
-
 def load_bench_model(args):
+    from ..models.seeded import seeded_model
     from ..zoo import load_model, packaged_weights, resolve_config
 
     cfg = resolve_config(args.model)
@@ -190,22 +134,16 @@ def peak_rss_mb() -> float | None:
 CUDA_ONLY = {"fast-nograph": {"cuda_graph": False}, "fast-tf32": {"tf32": True}, "fast-half": {"half": True}}
 
 
-def make_backend(name: str, model, device: str, onnx_dir):
+def make_backend(name: str, model, cfg, device: str, onnx_dir):
     from ..zoo import make_engine
 
-    if name == "onnx":
-        if not onnx_dir:
-            raise SiamcanError("the onnx backend needs --onnx-dir (see siamcan export --onnx)")
-        from ..tracking.onnx_engine import OnnxEngine
-
-        return OnnxEngine(onnx_dir)
     if name in CUDA_ONLY:
         if not str(device).startswith("cuda"):
             raise SiamcanError(f"the {name} backend needs --device cuda")
         from ..tracking.fast import FastEngine
 
         return FastEngine(model, device, **CUDA_ONLY[name])
-    return make_engine(model, device, name)
+    return make_engine(model, device, name, onnx_dir, cfg=cfg)
 
 
 def bench(model, cfg, frames, box, backends=("fast", "eager"), device="cpu", warmup=5, onnx_dir=None) -> dict:
@@ -221,7 +159,7 @@ def bench(model, cfg, frames, box, backends=("fast", "eager"), device="cpu", war
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        engine = make_backend(name, model, device, onnx_dir)
+        engine = make_backend(name, model, cfg, device, onnx_dir)
         t1 = time.perf_counter()
         tr = SiamCANTracker(engine, tcfg)
         tr.init(frames[0], box)

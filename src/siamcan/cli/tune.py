@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     space = search_space(space)  # bad keys stop here, before frames and the model are loaded
     dataset = combine([load_dataset(d, args.format, args.root) for d in args.dataset]).select(args.sequences)
     model, cfg = load_model(args.model, args.weights)
-    engine = make_engine(model, args.device)
+    engine = make_engine(model, args.device, cfg=cfg)
     base = cfg.tracker_for(args.benchmark)
     bar = progress_bar(total=args.trials, desc="tune", unit="trial")
     best = [float("-inf")]

@@ -8,7 +8,8 @@ geometry is composed into one affine map applied to the raw frame, so nothing is
                  ->  output pixel       u = (v - x1c) * (size - 1) / (x2c - x1c)
 
 with the virtual crop box (x1c, x2c) = 255 -+ (size - 1) * scale / 2 + shift, clamped to the 511 window exactly as
-pysot does. Outside the frame the crop is filled with the frame's per-channel mean. Order: gray -> shift/scale
+pysot does. (127 is the template crop size and 511 = 2 x 255 + 1 with 255 the search crop size: both come from the
+crop geometry of the config, :class:`~siamcan.geometry.CropGeometry`.) Outside the frame the crop is filled with the frame's per-channel mean. Order: gray -> shift/scale
 crop -> colour (PCA jitter, pysot's rgbVar) -> motion blur -> flip. Gray is applied to the crop (identical to
 graying the frame first, the fill colour included).
 """
@@ -18,13 +19,18 @@ import cv2
 import numpy as np
 
 from ..config import AugConfig
-from ..tracking.geometry import context_size
+from ..geometry import CropGeometry
 
 # pysot datasets/augmentation.py: PCA colour noise in RGB order
 RGB_VAR = np.array([[-0.55919361, 0.98062831, -0.41940627],
                     [1.72091413, 0.19879334, -1.82968581],
                     [4.64467907, 4.73710203, 4.88324118]], dtype=np.float32)
-VIRTUAL = 511  # side of pysot's pre-cropped patch
+DEFAULT_GEOMETRY = CropGeometry()
+
+
+def virtual_size(geometry: CropGeometry) -> int:
+    """Side of pysot's pre-cropped patch (511 for a 255 search crop)."""
+    return 2 * geometry.instance_size + 1
 
 
 def _u(rng: np.random.Generator) -> float:
@@ -44,36 +50,39 @@ def motion_blur_kernel(rng: np.random.Generator) -> np.ndarray:
 
 
 def augmented_crop(img: np.ndarray, box: np.ndarray, size: int, aug: AugConfig, rng: np.random.Generator,
-                   gray: bool = False, crop511: bool = False, context_amount: float = 0.5
+                   gray: bool = False, crop511: bool = False, geometry: CropGeometry = DEFAULT_GEOMETRY
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Training crop of side ``size`` around ``box`` (x, y, w, h in ``img`` pixels).
 
     ``crop511``: ``img`` is a pysot 511 crop and ``box`` its original-frame box (only w, h are used: the target is
-    at the image centre, scaled by 127/s_z). Returns the crop (size, size, 3) float32 BGR and the object's box
+    at the image centre, scaled by 127/s_z). ``geometry`` gives the template size (the target's scale), the
+    virtual crop and the context amount. Returns the crop (size, size, 3) float32 BGR and the object's box
     (x1, y1, x2, y2) in crop pixels.
     """
     x, y, w, h = (float(v) for v in box)
     ih, iw = img.shape[:2]
+    ez = float(geometry.exemplar_size)
+    virtual = virtual_size(geometry)
     if crop511:
-        s = 127.0 / context_size(w, h, context_amount)
+        s = ez / geometry.context_size(w, h)
         w, h = w * s, h * s
         cx, cy = (iw - 1) / 2, (ih - 1) / 2
     else:
         cx, cy = x + (w - 1) / 2, y + (h - 1) / 2
-    k = 127.0 / context_size(w, h, context_amount)
-    centre = VIRTUAL // 2
+    k = ez / geometry.context_size(w, h)
+    centre = virtual // 2
     # scale then shift of the virtual crop box, clamped like pysot's _shift_scale_aug
     cw = ch = float(size - 1)
     if aug.scale:
         sx, sy = 1 + _u(rng) * aug.scale, 1 + _u(rng) * aug.scale
-        cw *= min(sx, VIRTUAL / cw)
-        ch *= min(sy, VIRTUAL / ch)
+        cw *= min(sx, virtual / cw)
+        ch *= min(sy, virtual / ch)
     x1c, y1c = centre - cw / 2, centre - ch / 2
     x2c, y2c = centre + cw / 2, centre + ch / 2
     if aug.shift:
         tx, ty = _u(rng) * aug.shift, _u(rng) * aug.shift
-        tx = max(-x1c, min(VIRTUAL - 1 - x2c, tx))
-        ty = max(-y1c, min(VIRTUAL - 1 - y2c, ty))
+        tx = max(-x1c, min(virtual - 1 - x2c, tx))
+        ty = max(-y1c, min(virtual - 1 - y2c, ty))
         x1c, x2c, y1c, y2c = x1c + tx, x2c + tx, y1c + ty, y2c + ty
     ax, ay = (size - 1) / (x2c - x1c), (size - 1) / (y2c - y1c)
     A = np.array([k * ax, k * ay])

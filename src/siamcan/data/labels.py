@@ -1,4 +1,7 @@
-"""Classification / regression targets on the 25x25 score-map grid (SPEC §2, paper eq. 10-14).
+"""Classification / regression targets on the score-map grid (SPEC §2, paper eq. 10-14).
+
+The grid (``points``: (2, S, S) x/y maps in search-crop pixels) comes from the crop geometry of the config,
+:meth:`siamcan.geometry.CropGeometry.points` (SiamCAN-lite/r50: 25x25, stride 8; siamcan-nano: 15x15, stride 16).
 
 Label values: ``1`` positive, ``0`` negative, ``-1`` ignored (the paper writes 0 for "ignore"; the code of
 SiamBAN/pysot uses -1). Four positive rules (paper Table 3):
@@ -19,7 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tracking.geometry import crop_points
+from ..geometry import CropGeometry
+
+
+def _default_points() -> np.ndarray:
+    return CropGeometry().points()
 
 LABEL_TYPES = ("circle", "ellipse", "ellipse_centerness", "ellipse_circle")
 
@@ -46,7 +53,7 @@ def region_masks(box: np.ndarray, label_type: str, points: np.ndarray | None = N
     """(positive region, negative region, small ellipse E2) masks for a box (x1, y1, x2, y2) in crop pixels."""
     if label_type not in LABEL_TYPES:
         raise ValueError(f"unknown label type '{label_type}' (choose from {', '.join(LABEL_TYPES)})")
-    pts = crop_points() if points is None else points
+    pts = _default_points() if points is None else points
     px, py = pts[0], pts[1]
     x1, y1, x2, y2 = (float(v) for v in box)
     cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, 1e-6), max(y2 - y1, 1e-6)
@@ -63,7 +70,7 @@ def region_masks(box: np.ndarray, label_type: str, points: np.ndarray | None = N
 
 def regression_targets(box: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
     """l, t, r, b = px - x1, py - y1, x2 - px, y2 - py at every grid point: (4, S, S) float32."""
-    pts = crop_points() if points is None else points
+    pts = _default_points() if points is None else points
     x1, y1, x2, y2 = (float(v) for v in box)
     return np.stack([pts[0] - x1, pts[1] - y1, x2 - pts[0], y2 - pts[1]]).astype(np.float32)
 
@@ -81,7 +88,7 @@ def make_targets(box: np.ndarray, label_type: str, negative_pair: bool, rng: np.
                  pos_num: int = 16, neg_num: int = 48, neg_pair_num: int = 16,
                  points: np.ndarray | None = None) -> Targets:
     """All targets of one search crop; ``box`` = (x1, y1, x2, y2) of the (search-image) object in crop pixels."""
-    pts = crop_points() if points is None else points
+    pts = _default_points() if points is None else points
     size = pts.shape[1:]
     label = np.full(size, -1, np.int64)
     pos, neg, small = region_masks(box, label_type, pts)

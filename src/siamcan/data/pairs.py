@@ -21,27 +21,30 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import DatasetConfig, TrainConfig
+from ..config import AugConfig, DatasetConfig, TrainConfig
 from ..errors import SiamcanError
 from ..evaluation.geometry import box_iou
+from ..geometry import CropGeometry
 from .augment import augmented_crop
 from .labels import make_targets
 from .readers import Track, read_dataset
 
 log = logging.getLogger(__name__)
 
-EXEMPLAR, INSTANCE = 127, 255
 PSEUDO_TRIES = 4  # random regions tried per pseudo-labelled pair before it falls back to the annotated object
 
 
 class PairDataset(Dataset):
-    """Template/search pairs with labels, read from raw frames and cropped on the fly."""
+    """Template/search pairs with labels, read from raw frames and cropped on the fly. ``geometry`` (the config's
+    crop sizes and score grid, :meth:`CropGeometry.from_config`) sizes the crops and places the labels."""
 
     def __init__(self, cfg: TrainConfig, datasets: tuple[DatasetConfig, ...], num_pairs: int, seed: int,
-                 augment: bool = True, fixed_epoch: int | None = None):
+                 augment: bool = True, fixed_epoch: int | None = None, geometry: CropGeometry | None = None):
         if not datasets:
             raise SiamcanError("no training datasets configured (train.datasets is empty)")
         self.cfg = cfg
+        self.geometry = geometry or CropGeometry()
+        self.points = self.geometry.points()
         self.dcfgs = tuple(datasets)
         self.tracks: list[list[Track]] = [read_dataset(d) for d in datasets]
         self.num_pairs = int(num_pairs)
@@ -61,7 +64,7 @@ class PairDataset(Dataset):
     def _teacher_net(self):
         if self._teacher is None:
             from .teacher import NanoTrackTeacher
-            self._teacher = NanoTrackTeacher(self.cfg.teacher)
+            self._teacher = NanoTrackTeacher(self.cfg.teacher, self.geometry)
         return self._teacher
 
     def _label(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -197,14 +200,14 @@ class PairDataset(Dataset):
         if neg:
             same = cfg.neg_same_prob > 0 and bool(cfg.neg_same_prob > rng.random())
             s_track, s_idx = self._random_object(rng, dataset if same else None, track if same else None)
-        from ..config import AugConfig
         taug = cfg.template_aug if self.augment else AugConfig(color=0.0)
         saug = cfg.search_aug if self.augment else AugConfig(color=0.0)
-        z, _ = augmented_crop(read(track.frames[t_idx]), track.boxes[t_idx], EXEMPLAR, taug, rng, gray,
-                              track.crop511)
-        x, box = augmented_crop(read(s_track.frames[s_idx]), s_track.boxes[s_idx], INSTANCE, saug, rng,
-                                gray, s_track.crop511)
-        tg = make_targets(box, cfg.label, neg, rng, cfg.pos_num, cfg.neg_num, cfg.neg_pair_num)
+        g = self.geometry
+        z, _ = augmented_crop(read(track.frames[t_idx]), track.boxes[t_idx], g.exemplar_size, taug, rng, gray,
+                              track.crop511, g)
+        x, box = augmented_crop(read(s_track.frames[s_idx]), s_track.boxes[s_idx], g.instance_size, saug, rng,
+                                gray, s_track.crop511, g)
+        tg = make_targets(box, cfg.label, neg, rng, cfg.pos_num, cfg.neg_num, cfg.neg_pair_num, self.points)
         return {
             "template": torch.from_numpy(np.ascontiguousarray(z.transpose(2, 0, 1))),
             "search": torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))),

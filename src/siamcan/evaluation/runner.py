@@ -29,7 +29,9 @@ class FrameTracker(Protocol):
 
 @dataclass(frozen=True)
 class TrackerSpec:
-    """What to build: ``kind`` 'siamcan' (model / weights / device / benchmark) or 'nanotrack' (ONNX dir)."""
+    """What to build: ``kind`` 'siamcan' (model / weights / device / benchmark), 'nanotrack-v3' / 'nanotrack-v2'
+    (NanoTrack's ONNX networks in ONNX Runtime with its own tracker values; ``nanotrack_dir`` overrides the folder)
+    or 'nanotrack-cv2' (OpenCV's ``cv2.TrackerNano``, NanoTrack v2)."""
 
     kind: str = "siamcan"
     model: str | None = None
@@ -37,6 +39,10 @@ class TrackerSpec:
     device: str | None = None
     benchmark: str | None = None
     nanotrack_dir: str | None = None
+    rgb: bool = False  # nanotrack-v2/-v3: feed RGB crops (as OpenCV's TrackerNano) instead of NanoTrack's BGR
+
+
+TRACKER_KINDS = ("siamcan", "nanotrack-v3", "nanotrack-v2", "nanotrack-cv2")
 
 
 class NanoTrack:
@@ -80,15 +86,19 @@ def default_nanotrack_dir() -> Path:
     return next((c for c in candidates if c.is_dir()), candidates[-1])
 
 
-def build_tracker(spec: TrackerSpec) -> FrameTracker:
-    if spec.kind == "nanotrack":
+def build_tracker(spec: TrackerSpec, threads: int = 1) -> FrameTracker:
+    if spec.kind in ("nanotrack-cv2", "nanotrack"):
         return NanoTrack(spec.nanotrack_dir or default_nanotrack_dir())
+    if spec.kind in ("nanotrack-v3", "nanotrack-v2"):
+        from ..tracking.nanotrack import nanotrack_tracker
+
+        return nanotrack_tracker(spec.kind[-2:], spec.nanotrack_dir, threads, spec.rgb)
     if spec.kind == "siamcan":
         from ..zoo import Tracker
 
         return Tracker.from_pretrained(spec.model, weights=spec.weights, device=spec.device,
                                        benchmark=spec.benchmark)
-    raise SiamcanError(f"unknown --tracker '{spec.kind}' (siamcan, nanotrack)")
+    raise SiamcanError(f"unknown --tracker '{spec.kind}' ({', '.join(TRACKER_KINDS)})")
 
 
 def run_one_pass(tracker: FrameTracker, seq: Sequence, tick: Callable[[], object] | None = None
@@ -154,7 +164,7 @@ def _worker_init(spec: TrackerSpec, threads: int) -> None:
         import cv2
 
         cv2.setNumThreads(threads)
-    _WORKER_TRACKER = build_tracker(spec)
+    _WORKER_TRACKER = build_tracker(spec, threads or 1)
 
 
 def _run_task(seq: Sequence, supervised: bool, out: Path, tick: Callable[[], object] | None = None

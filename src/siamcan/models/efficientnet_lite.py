@@ -22,6 +22,8 @@ _BN = dict(eps=1e-3, momentum=0.01)
 
 
 class MBConv(nn.Module):
+    bn_pairs = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"))  # models/fold.py
+
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, expand: int, dilation: int = 1):
         super().__init__()
         mid = cin * expand
@@ -50,6 +52,7 @@ class MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     """EfficientNet-Lite0 backbone, output stride 8, levels after blocks 4, 7 and 10."""
 
+    bn_pairs = (("_conv_stem", "_bn0"),)
     out_channels = (40, 80, 112)
     last_block = 10
     level_blocks = (4, 7, 10)

@@ -11,6 +11,7 @@ from torch import nn
 
 
 class Bottleneck(nn.Module):
+    bn_pairs = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))  # (conv, BN after it): models/fold.py
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
@@ -42,6 +43,7 @@ class Bottleneck(nn.Module):
 class ResNet50(nn.Module):
     """ResNet-50, output stride 8; returns [layer2, layer3, layer4]."""
 
+    bn_pairs = (("conv1", "bn1"),)
     out_channels = (512, 1024, 2048)
     unused_weight_prefixes = ("fc.",)
 

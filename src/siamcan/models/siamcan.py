@@ -22,10 +22,11 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import SiamcanError
 from .efficientnet_lite import EfficientNetLite0
-from .heads import CrossChannelAttention, DepthwiseXCorrHead, Neck
+from .mobilenetv3 import MobileNetV3Nano
+from .heads import CrossChannelAttention, DepthwiseXCorrHead, Neck, center_crop
 from .resnet import ResNet50
 
-BACKBONES = {"resnet50": ResNet50, "efficientnet_lite0": EfficientNetLite0}
+BACKBONES = {"resnet50": ResNet50, "efficientnet_lite0": EfficientNetLite0, "mobilenetv3_nano": MobileNetV3Nano}
 
 TemplateState = tuple[torch.Tensor, ...]
 LOC_BIAS_INIT = math.log(32.0)
@@ -41,7 +42,7 @@ class SiamCAN(nn.Module):
         ch = cfg.channels
         n = len(self.backbone.out_channels)
         self.num_levels = n
-        self.neck = nn.ModuleList(Neck(c, ch, cfg.template_crop) for c in self.backbone.out_channels)
+        self.neck = nn.ModuleList(Neck(c, ch) for c in self.backbone.out_channels)
         self.attention = nn.ModuleList(CrossChannelAttention(cfg.eca_kernel) for _ in range(n)) \
             if cfg.cross_attention else None
         cls_out = 2 + (1 if cfg.centerness else 0)
@@ -61,7 +62,7 @@ class SiamCAN(nn.Module):
     # ------------------------------------------------------------------ template side
     def template(self, z: torch.Tensor) -> TemplateState:
         """Template-only work: per level (cls kernel, loc kernel[, channel weights])."""
-        feats = [neck(f) for neck, f in zip(self.neck, self.backbone(z))]
+        feats = [center_crop(neck(f), self.cfg.template_crop) for neck, f in zip(self.neck, self.backbone(z))]
         state: list[torch.Tensor] = []
         for i, zf in enumerate(feats):
             state.append(self.cls[i].template(zf))
@@ -92,6 +93,39 @@ class SiamCAN(nn.Module):
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.track(x, self.template(z))
 
+    @torch.no_grad()
+    def seed_outputs(self, g: torch.Generator) -> None:
+        """For seeded random weights (:mod:`.seeded`): small final convs, loc centred on exp(3.4) ~ 30 px."""
+        for i in range(self.num_levels):
+            for head, bias in ((self.cls[i], 0.0), (self.loc[i], 3.4)):
+                last = head.head[-1]
+                last.weight.mul_(0.1)
+                last.bias.fill_(bias)
+                last.bias.add_(torch.randn(last.bias.shape, generator=g) * 0.05)
+        self.cls_weight.copy_(torch.randn(self.num_levels, generator=g) * 0.3)
+        self.loc_weight.copy_(torch.randn(self.num_levels, generator=g) * 0.3)
+        self.loc_scale.copy_(1 + 0.05 * torch.randn(self.num_levels, generator=g))
 
-def build_model(cfg: ModelConfig) -> SiamCAN:
+    def inference_module(self, fold_backbone: bool = False) -> nn.Module:
+        """A copy for inference with the same ``template``/``track`` API and (within float32 rounding) the same
+        outputs, less work per frame: :class:`~siamcan.models.fused.FusedSiamCAN`. The fast engine and the ONNX
+        export are built from it."""
+        from .fused import FusedSiamCAN
+
+        return FusedSiamCAN(self, fold_backbone)
+
+
+def build_model(cfg, geometry=None) -> nn.Module:
+    """The network of a config: a whole :class:`~siamcan.config.Config` (crop geometry from its ``tracker`` section)
+    or a :class:`ModelConfig` (+ optional ``geometry``, a :class:`~siamcan.geometry.CropGeometry`).
+    ``model.head``: ``siamcan`` -> :class:`SiamCAN`, ``ban`` -> :class:`~siamcan.models.nano.SiamCANNano`."""
+    if not isinstance(cfg, ModelConfig):  # a whole Config
+        from ..geometry import CropGeometry
+
+        geometry = geometry or CropGeometry.from_config(cfg.tracker)
+        cfg = cfg.model
+    if cfg.head == "ban":
+        from .nano import SiamCANNano
+
+        return SiamCANNano(cfg, geometry)
     return SiamCAN(cfg)

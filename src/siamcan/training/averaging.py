@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import SiamcanError
+from ..geometry import CropGeometry
 from ..models.weights import load_model_weights, read_state_dict
 from .checkpoint import checkpoint_epoch
 
@@ -81,7 +82,7 @@ def average_run(model: nn.Module, cfg, checkpoints: list[Path], device: torch.de
         set_train_mode(model, cfg, epochs[-1])
         # the teacher's maps are not needed for statistics: the pairs come without them (and without pseudo-labels)
         ds = PairDataset(dataclasses.replace(t, teacher=None, pseudo_prob=0.0), t.datasets, t.average_bn_pairs,
-                         t.seed + 2, fixed_epoch=0)
+                         t.seed + 2, fixed_epoch=0, geometry=CropGeometry.from_config(cfg.tracker))
         dl = pair_loader(ds, workers, batch_size=t.batch_size, shuffle=False)
         n = recompute_bn(model, dl, device, t.channels_last)
         desc += f", BatchNorm statistics of {n} layers from {t.average_bn_pairs} training pairs"

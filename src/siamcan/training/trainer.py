@@ -34,6 +34,7 @@ from ..config import Config, config_to_dict
 from ..data.labels import LABEL_TYPES
 from ..data.pairs import PairDataset, pair_loader
 from ..errors import SiamcanError
+from ..geometry import CropGeometry
 from ..models import build_model, load_backbone_weights, load_model_weights, save_model
 from .checkpoint import checkpoint_epoch, list_checkpoints, load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean, barrier, init_distributed, shutdown
@@ -82,7 +83,8 @@ def check_config(cfg: Config) -> None:
         raise SiamcanError("train.pseudo_prob needs train.teacher: the teacher finds the random regions' boxes")
     if t.teacher:
         from ..data.teacher import NanoTrackTeacher
-        NanoTrackTeacher(t.teacher)  # fails here, with the reason, rather than inside a DataLoader worker
+        # fails here, with the reason, rather than inside a DataLoader worker
+        NanoTrackTeacher(t.teacher, CropGeometry.from_config(cfg.tracker))
 
 
 # -------------------------------------------------------------------------------------- freezing / optim
@@ -289,7 +291,7 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
 
     cfg_dict = config_to_dict(cfg)
     torch.manual_seed(t.seed)
-    model = build_model(cfg.model)
+    model = build_model(cfg)
     ckpts = list_checkpoints(output) if resume else []
     if resume and not ckpts and info.main:
         log.warning("--resume: no checkpoint in %s, starting from scratch", output)
@@ -304,10 +306,11 @@ def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo
     if t.channels_last:
         model.to(memory_format=torch.channels_last)
 
-    train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed)
+    geometry = CropGeometry.from_config(cfg.tracker)
+    train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed, geometry=geometry)
     # validation measures the annotated objects only: no pseudo-labelled regions there
     val_ds = PairDataset(dataclasses.replace(t, pseudo_prob=0.0), t.val_datasets, t.val_pairs, t.seed + 1,
-                         fixed_epoch=0) \
+                         fixed_epoch=0, geometry=geometry) \
         if (t.val_datasets and t.val_pairs > 0) else None
     per_step = info.world * t.accum_steps * t.batch_size
     steps = t.pairs_per_epoch // per_step

@@ -1,0 +1,96 @@
+"""Crop geometry: the one place that knows the template/search crop sizes, the stride and the score-map grid.
+
+Every part that cuts crops or works on the score map (tracker, training pairs, augmentation, labels, teacher,
+export, benchmarks) takes a :class:`CropGeometry` built from the config's ``tracker`` section
+(:meth:`CropGeometry.from_config`), so a model with another stride or search size changes one YAML file.
+
+The score map has ``score_size`` x ``score_size`` points, ``stride`` pixels apart, centred on the search crop:
+point ``i`` sits at ``instance_size // 2 + (i - score_size // 2) * stride`` search-crop pixels (pysot's and
+SiamBAN's grid; SiamCAN-lite/r50: 31 + 8i on a 255 crop, NanoTrack v3 / siamcan-nano: 15 + 16i).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import SiamcanError
+
+
+@dataclass(frozen=True)
+class CropGeometry:
+    exemplar_size: int = 127  # template crop side (pixels fed to the network)
+    instance_size: int = 255  # search crop side
+    stride: int = 8  # score-map point spacing in search-crop pixels
+    score_size: int = 25  # score-map side (points)
+    context_amount: float = 0.5  # s_z = sqrt((w + c(w+h)) (h + c(w+h)))
+
+    def __post_init__(self) -> None:
+        for key in ("exemplar_size", "instance_size", "stride", "score_size"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise SiamcanError(f"crop geometry: '{key}' must be a positive integer, got {v!r}")
+        c = self.context_amount
+        if not (isinstance(c, (int, float)) and math.isfinite(c) and c >= 0):
+            raise SiamcanError(f"crop geometry: 'context_amount' must be a finite number >= 0, got {c!r}")
+        if self.instance_size < self.exemplar_size:
+            raise SiamcanError(f"crop geometry: instance_size ({self.instance_size}) is smaller than exemplar_size "
+                               f"({self.exemplar_size})")
+        lo, hi = self.grid()[[0, -1]]
+        if lo < -self.stride or hi > self.instance_size - 1 + self.stride:  # NanoTrack v2's grid starts at -1 px
+            raise SiamcanError(f"crop geometry: a {self.score_size}x{self.score_size} score map with stride "
+                               f"{self.stride} spans {hi - lo:g} px, more than the {self.instance_size}-px search crop")
+
+    @classmethod
+    def from_config(cls, tracker_cfg) -> "CropGeometry":
+        """From a :class:`~siamcan.config.TrackerConfig` (or any object with the same attributes)."""
+        t = tracker_cfg
+        return cls(t.exemplar_size, t.instance_size, t.stride, t.score_size, t.context_amount)
+
+    # ------------------------------------------------------------------------------------------ crops
+    @property
+    def search_scale(self) -> float:
+        """Search crop side / template crop side (s_x = s_z * this)."""
+        return self.instance_size / self.exemplar_size
+
+    def context_size(self, w: float, h: float) -> float:
+        """s_z: side of the template context square of a w x h target."""
+        p = self.context_amount * (w + h)
+        return math.sqrt((w + p) * (h + p))
+
+    # ------------------------------------------------------------------------------------ score grid
+    def grid(self) -> np.ndarray:
+        """Point positions along one axis, search-crop pixels (float64, length ``score_size``)."""
+        return self.instance_size // 2 + (np.arange(self.score_size) - self.score_size // 2) * float(self.stride)
+
+    def offsets(self) -> np.ndarray:
+        """Points relative to the search-crop centre, (score_size**2, 2) as (x, y), row-major (y outer)."""
+        xs = self.grid() - self.instance_size // 2
+        x, y = np.meshgrid(xs, xs)
+        return np.stack([x.ravel(), y.ravel()], axis=1)
+
+    def points(self) -> np.ndarray:
+        """Points in search-crop pixels, (2, score_size, score_size) as (x, y) maps (training labels)."""
+        g = self.grid()
+        x, y = np.meshgrid(g, g)
+        return np.stack([x, y])
+
+    def window(self) -> np.ndarray:
+        """Cosine (Hann) window over the score map, flattened (score_size**2,)."""
+        h = np.hanning(self.score_size)
+        return np.outer(h, h).ravel()
+
+    def resample_index(self, other: "CropGeometry") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bilinear resampling from ``other``'s score grid onto this one, along one axis: for each of our points
+        the indices (i0, i0 + 1) into ``other``'s grid and the weight of i0 + 1. Raises if ``other`` does not
+        cover our grid (a teacher with another stride or map size, :mod:`siamcan.data.teacher`)."""
+        g, o = self.grid(), other.grid()
+        t = (g - o[0]) / other.stride
+        if t.min() < -1e-9 or t.max() > other.score_size - 1 + 1e-9:
+            raise SiamcanError(f"a {other.score_size}x{other.score_size} map of stride {other.stride} does not cover "
+                               f"the {self.score_size}x{self.score_size} map of stride {self.stride}")
+        t = np.clip(t, 0, other.score_size - 1)
+        i0 = np.minimum(np.floor(t + 1e-9).astype(int), max(other.score_size - 2, 0))
+        i1 = np.minimum(i0 + 1, other.score_size - 1)
+        return i0, i1, (t - i0).astype(np.float32)

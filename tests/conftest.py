@@ -109,6 +109,11 @@ def otb_train_data(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def val_otb(shared_data) -> Path:
+    return shared_path(shared_data, "val/otb-format")
+
+
+@pytest.fixture(scope="session")
 def dev_vot(shared_data) -> Path:
     return shared_path(shared_data, "dev/vot-format")
 

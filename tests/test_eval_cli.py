@@ -35,7 +35,7 @@ def test_eval_and_report_siamcan_and_nanotrack(dev_otb, nanotrack_v2, tmp_path, 
     assert main(["eval", str(data), "--format", "otb", "--model", "siamcan-lite", "--sequences", "dog",
                  "--results", str(results)]) == 0
     assert "0 sequence(s) run, 1 already done" in capsys.readouterr().out
-    assert main(["eval", str(data), "--format", "otb", "--tracker", "nanotrack", "--nanotrack-dir",
+    assert main(["eval", str(data), "--format", "otb", "--tracker", "nanotrack-v2", "--nanotrack-dir",
                  str(nanotrack_v2), "--results", str(results), "--workers", "2"]) == 0
     assert (results / "mini" / "NanoTrackV2" / "parkour.txt").is_file()
     capsys.readouterr()
@@ -72,7 +72,7 @@ def test_eval_vot_supervised_and_report(dev_vot, nanotrack_v2, tmp_path, capsys)
     (data / "ball1" / "groundtruth.txt").write_text("\n".join(gt) + "\n")
     (data / "list.txt").write_text("ball1\n")
     results = tmp_path / "results"
-    assert main(["eval", str(data), "--format", "vot", "--tracker", "nanotrack", "--nanotrack-dir",
+    assert main(["eval", str(data), "--format", "vot", "--tracker", "nanotrack-v2", "--nanotrack-dir",
                  str(nanotrack_v2), "--results", str(results)]) == 0
     lines = (results / "vot-mini" / "NanoTrackV2" / "baseline" / "ball1" / "ball1_001.txt").read_text().split()
     assert len(lines) == 12 and lines[0] == "1"
@@ -83,6 +83,25 @@ def test_eval_vot_supervised_and_report(dev_vot, nanotrack_v2, tmp_path, capsys)
     row = json.loads(out_json.read_text())["trackers"]["NanoTrackV2"]
     assert set(row) == {"eao", "accuracy", "robustness", "failures", "sequences"}
     assert row["failures"] == lines.count("2")
+
+
+def test_nanotrack_reference_trackers(dev_otb, nanotrack_v3, nanotrack_v2, tmp_path, capsys):
+    """NanoTrack v3 / v2 in ONNX Runtime with their own values, and OpenCV's TrackerNano under its own name."""
+    data = _cut_otb(dev_otb, tmp_path / "mini", ["dog"])
+    results = tmp_path / "results"
+    for tracker, folder, name in (("nanotrack-v3", nanotrack_v3, "NanoTrackV3"),
+                                  ("nanotrack-cv2", nanotrack_v2, "NanoTrackV2-cv2")):
+        assert main(["eval", str(data), "--format", "otb", "--tracker", tracker, "--nanotrack-dir", str(folder),
+                     "--results", str(results)]) == 0
+        assert len((results / "mini" / name / "dog.txt").read_text().splitlines()) == FRAMES
+    capsys.readouterr()
+    out_json = tmp_path / "nt.json"
+    assert main(["report", str(data), "--format", "otb", "--results", str(results), "--json", str(out_json)]) == 0
+    rows = json.loads(out_json.read_text())["trackers"]
+    assert rows["NanoTrackV3"]["success_auc"] > 0.3 and rows["NanoTrackV2-cv2"]["success_auc"] > 0.3
+    assert main(["eval", str(data), "--format", "otb", "--tracker", "nanotrack-v3", "--nanotrack-dir",
+                 str(nanotrack_v2), "--results", str(results), "--name", "x"]) == 2  # v2's files are no v3
+    assert "not found" in capsys.readouterr().err
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):

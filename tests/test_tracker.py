@@ -11,8 +11,8 @@ import siamcan
 from siamcan.config import TrackerConfig
 from siamcan.errors import SiamcanError
 from siamcan.tracking.engine import TorchEngine
-from siamcan.tracking.geometry import (context_size, cosine_window, crop_patch, crop_points, cxcywh_to_xywh,
-                                       penalty_map, score_points, xywh_to_cxcywh)
+from siamcan.geometry import CropGeometry
+from siamcan.tracking.geometry import context_size, crop_patch, cxcywh_to_xywh, penalty_map, xywh_to_cxcywh
 from siamcan.tracking.sources import FrameSource
 from siamcan.tracking.tracker import SiamCANTracker
 
@@ -77,20 +77,22 @@ def test_crop_equals_pysot_get_subwindow(rng):
 
 # ------------------------------------------------------------------------------------- grid, window
 def test_point_grid():
-    pts = crop_points()
+    pts = CropGeometry().points()
     assert pts.shape == (2, 25, 25)
     i = np.arange(25)
     np.testing.assert_array_equal(pts[0, 0], 31 + 8 * i)  # x along columns
     np.testing.assert_array_equal(pts[1, :, 0], 31 + 8 * i)  # y along rows
-    rel = score_points()
+    rel = CropGeometry().offsets()
     assert rel.shape == (625, 2) and rel.min() == -96 and rel.max() == 96
     np.testing.assert_array_equal(rel[:25, 0], -96 + 8 * i)  # row-major: x varies fastest
     assert (rel[:25, 1] == -96).all()
     assert 255 // 2 - 12 * 8 == 31
+    # siamcan-nano / NanoTrack v3: 15 points 16 px apart, 15 + 16 i
+    np.testing.assert_array_equal(CropGeometry(stride=16, score_size=15).grid(), 15 + 16 * np.arange(15))
 
 
 def test_hanning_window_values():
-    win = cosine_window(25).reshape(25, 25)
+    win = CropGeometry().window().reshape(25, 25)
     h = [0.5 - 0.5 * math.cos(2 * math.pi * k / 24) for k in range(25)]
     assert win[12, 12] == pytest.approx(1.0)
     assert win[0, 0] == 0.0 and win[0, 12] == 0.0 and win[24, 24] == pytest.approx(0.0, abs=1e-15)

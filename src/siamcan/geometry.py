@@ -94,3 +94,18 @@ class CropGeometry:
         i0 = np.minimum(np.floor(t + 1e-9).astype(int), max(other.score_size - 2, 0))
         i1 = np.minimum(i0 + 1, other.score_size - 1)
         return i0, i1, (t - i0).astype(np.float32)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two (N, 4) ``x, y, w, h`` arrays, clipped to [0, 1]; NaN where an input is NaN."""
+    a = np.asarray(a, dtype=float).reshape(-1, 4)
+    b = np.asarray(b, dtype=float).reshape(-1, 4)
+    left = np.maximum(a[:, 0], b[:, 0])
+    right = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
+    top = np.maximum(a[:, 1], b[:, 1])
+    bottom = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
+    inter = np.maximum(0.0, right - left) * np.maximum(0.0, bottom - top)
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = inter / union
+    return np.clip(iou, 0.0, 1.0)

@@ -124,16 +124,17 @@ class Tracker(SiamCANTracker):
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | Config | None = None, weights: str | os.PathLike | None = None,
                         device: str | None = None, benchmark: str | None = None, backend: str = "auto",
-                        tracker_config: TrackerConfig | None = None, onnx_dir=None) -> "Tracker":
+                        tracker_config: TrackerConfig | None = None, onnx_dir=None,
+                        threads: int | None = None) -> "Tracker":
         if backend == "onnx" and onnx_dir:  # the network comes from the ONNX files; the config gives the tracker values
-            engine = make_engine(None, device, backend, onnx_dir)
+            engine = make_engine(None, device, backend, onnx_dir, threads=threads)
             cfg = resolve_config(model or engine.meta.get("model"))
             tr = cls(engine, tracker_config or cfg.tracker_for(benchmark))
             tr.config = cfg
             return tr
         net, cfg = load_model(model, weights)
         tcfg = tracker_config or cfg.tracker_for(benchmark)
-        tr = cls(make_engine(net, device, backend, cfg=cfg), tcfg)
+        tr = cls(make_engine(net, device, backend, cfg=cfg, threads=threads), tcfg)
         tr.config = cfg
         return tr
 

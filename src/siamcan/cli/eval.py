@@ -14,14 +14,18 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset folder (or the annotation .json for --format json)")
     p.add_argument("--format", required=True, choices=FORMATS, help="dataset layout")
     p.add_argument("--root", default=None, help="image root for --format json when the JSON is not inside it")
-    p.add_argument("--tracker", default="siamcan", choices=("siamcan", "nanotrack"), help="tracker to run")
+    p.add_argument("--tracker", default="siamcan", choices=("siamcan", "nanotrack-v3", "nanotrack-v2", "nanotrack-cv2",
+                                                            "nanotrack"),
+                   help="tracker to run: siamcan (--model), NanoTrack v3 / v2 (its released networks in ONNX Runtime "
+                        "with its own tracker values), nanotrack-cv2 (OpenCV's cv2.TrackerNano, NanoTrack v2; "
+                        "'nanotrack' is an old name of it)")
     p.add_argument("--model", default=None, help="siamcan model name (siamcan-lite, siamcan-r50) or config .yaml")
     p.add_argument("--weights", default=None, help="siamcan model weights (.safetensors or .pth)")
     p.add_argument("--benchmark", default=None,
                    help="hyper-parameter set of the model config (e.g. VOT2018, OTB100); default: none")
     p.add_argument("--nanotrack-dir", default=None,
-                   help="folder with nanotrack_backbone_sim.onnx + nanotrack_head_sim.onnx "
-                        "(default ../shared/data/baselines/nanotrack/nanotrackv2)")
+                   help="folder of NanoTrack's backbone + head ONNX files (default "
+                        "$SIAMCAN_SHARED_DATA or ../shared/data, baselines/nanotrack/nanotrackv3 or nanotrackv2)")
     p.add_argument("--name", default=None, help="tracker name in the results folder (default: model name)")
     p.add_argument("--results", default="results", help="results folder (default ./results)")
     p.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="only these sequences")
@@ -32,8 +36,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def default_name(args: argparse.Namespace) -> str:
     if args.name:
         return args.name
-    if args.tracker == "nanotrack":
-        return "NanoTrackV2"
+    if args.tracker.startswith("nanotrack"):
+        return {"nanotrack-v3": "NanoTrackV3", "nanotrack-v2": "NanoTrackV2"}.get(args.tracker, "NanoTrackV2-cv2")
     if args.model:
         return Path(args.model).stem if str(args.model).endswith((".yaml", ".yml")) else str(args.model)
     from ..zoo import DEFAULT_MODEL

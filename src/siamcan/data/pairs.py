@@ -23,8 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import AugConfig, DatasetConfig, TrainConfig
 from ..errors import SiamcanError
-from ..evaluation.geometry import box_iou
-from ..geometry import CropGeometry
+from ..geometry import CropGeometry, box_iou
 from .augment import augmented_crop
 from .labels import make_targets
 from .readers import Track, read_dataset

@@ -10,20 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of two (N, 4) ``x, y, w, h`` arrays, clipped to [0, 1]; NaN where an input is NaN."""
-    a = np.asarray(a, dtype=float).reshape(-1, 4)
-    b = np.asarray(b, dtype=float).reshape(-1, 4)
-    left = np.maximum(a[:, 0], b[:, 0])
-    right = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
-    top = np.maximum(a[:, 1], b[:, 1])
-    bottom = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
-    inter = np.maximum(0.0, right - left) * np.maximum(0.0, bottom - top)
-    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = inter / union
-    return np.clip(iou, 0.0, 1.0)
+from ..geometry import box_iou  # noqa: F401  (shared with training: lives in the geometry layer)
 
 
 def box_centers(boxes: np.ndarray) -> np.ndarray:

@@ -86,18 +86,20 @@ def default_nanotrack_dir() -> Path:
     return next((c for c in candidates if c.is_dir()), candidates[-1])
 
 
-def build_tracker(spec: TrackerSpec, threads: int = 1) -> FrameTracker:
+def build_tracker(spec: TrackerSpec, threads: int | None = None) -> FrameTracker:
+    """The tracker of ``spec``; ``threads``: its math threads (None: the physical cores of the process)."""
     if spec.kind in ("nanotrack-cv2", "nanotrack"):
         return NanoTrack(spec.nanotrack_dir or default_nanotrack_dir())
     if spec.kind in ("nanotrack-v3", "nanotrack-v2"):
+        from ..tracking.fast import physical_cores
         from ..tracking.nanotrack import nanotrack_tracker
 
-        return nanotrack_tracker(spec.kind[-2:], spec.nanotrack_dir, threads, spec.rgb)
+        return nanotrack_tracker(spec.kind[-2:], spec.nanotrack_dir, threads or physical_cores(), spec.rgb)
     if spec.kind == "siamcan":
         from ..zoo import Tracker
 
         return Tracker.from_pretrained(spec.model, weights=spec.weights, device=spec.device,
-                                       benchmark=spec.benchmark)
+                                       benchmark=spec.benchmark, threads=threads)
     raise SiamcanError(f"unknown --tracker '{spec.kind}' ({', '.join(TRACKER_KINDS)})")
 
 
@@ -164,7 +166,7 @@ def _worker_init(spec: TrackerSpec, threads: int) -> None:
         import cv2
 
         cv2.setNumThreads(threads)
-    _WORKER_TRACKER = build_tracker(spec, threads or 1)
+    _WORKER_TRACKER = build_tracker(spec, threads or None)
 
 
 def _run_task(seq: Sequence, supervised: bool, out: Path, tick: Callable[[], object] | None = None

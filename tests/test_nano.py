@@ -196,3 +196,22 @@ def test_score_size_from_the_config(nano):
     wrong.init(img, [100, 80, 40, 50])
     with pytest.raises(SiamcanError, match="15x15 score map"):
         wrong.update(img)
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_reference_tracker_values_are_nanotracks_own(shared_data, version):
+    """The values the reference trackers use are those of NanoTrack's released config files."""
+    import yaml
+
+    from siamcan.tracking.nanotrack import VERSIONS
+
+    f = shared_data / "baselines" / "nanotrack" / "pretrained" / f"config{version}.yaml"
+    if not f.is_file():
+        pytest.skip(f"{f.name} not in shared data")
+    track = yaml.safe_load(f.read_text())["TRACK"]
+    t = VERSIONS[version].tracker
+    assert (t.window_influence, t.penalty_k, t.lr) == (track["WINDOW_INFLUENCE"], track["PENALTY_K"], track["LR"])
+    assert (t.exemplar_size, t.instance_size, t.context_amount) == (track["EXEMPLAR_SIZE"], track["INSTANCE_SIZE"],
+                                                                    track["CONTEXT_AMOUNT"])
+    size = track.get("OUTPUT_SIZE", (t.instance_size - t.exemplar_size) // 16 + 1 + track["BASE_SIZE"])
+    assert t.score_size == size

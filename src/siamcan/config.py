@@ -121,6 +121,7 @@ class TrainConfig:
     max_loss: float = 1e4
     unfreeze_epoch: int = 10
     backbone_lr_mult: float = 0.1
+    gate_lr_mult: float = 1.0  # LR multiplier of a model's added gates (siamcan-nano's attention; see build_optimizer)
     # backbone parameter-name prefixes trained after the unfreeze (r50: layer2-4; lite: "_blocks.5." ...)
     train_layers: tuple[str, ...] = ("layer2.", "layer3.", "layer4.")
     label: str = "ellipse_circle"  # circle | ellipse | ellipse_centerness | ellipse_circle

@@ -109,13 +109,20 @@ def set_train_mode(model: nn.Module, cfg: Config, epoch: int) -> None:
 
 
 def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.SGD:
-    """SGD over the trainable parameters: heads at the base LR, the backbone at ``backbone_lr_mult`` times it."""
-    heads = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
-    back = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
+    """SGD over the trainable parameters: heads at the base LR, the backbone at ``backbone_lr_mult`` times it and,
+    with ``gate_lr_mult`` != 1, the parameters a model adds to a pre-trained network (``addition_prefixes``:
+    siamcan-nano's attention gates, which start as an identity) at ``gate_lr_mult`` times it."""
+    t = cfg.train
+    additions = tuple(getattr(model, "addition_prefixes", ())) if t.gate_lr_mult != 1.0 else ()
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    gates = [p for n, p in named if additions and n.startswith(additions)]
+    heads = [p for n, p in named if not n.startswith("backbone.") and not (additions and n.startswith(additions))]
+    back = [p for n, p in named if n.startswith("backbone.")]
     groups: list[dict[str, Any]] = [{"params": heads, "lr_mult": 1.0, "name": "heads"}]
     if back:
-        groups.append({"params": back, "lr_mult": cfg.train.backbone_lr_mult, "name": "backbone"})
-    t = cfg.train
+        groups.append({"params": back, "lr_mult": t.backbone_lr_mult, "name": "backbone"})
+    if gates:
+        groups.append({"params": gates, "lr_mult": t.gate_lr_mult, "name": "gates"})
     return torch.optim.SGD(groups, lr=t.base_lr, momentum=t.momentum, weight_decay=t.weight_decay)
 
 

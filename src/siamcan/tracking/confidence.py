@@ -1,0 +1,105 @@
+"""A per-frame confidence that means something: the probability that the reported box still overlaps the target.
+
+Features of each frame's score map (foreground probability at every point, after the network):
+
+* ``peak``: the probability at the chosen point (what ``update`` has always returned as its score),
+* ``max``: the largest probability anywhere on the map,
+* ``log_apce``: log of the average peak-to-correlation energy, ``(max - min)^2 / mean((p - min)^2)`` (Wang et al.,
+  LMCF, 2017): high for one sharp peak, low for a flat or cluttered map,
+* ``psr``: peak-to-sidelobe ratio, ``(max - mean) / std`` of the map outside the 3x3 points around the maximum,
+* ``second``: the second-highest local maximum relative to the highest (a distractor's strength),
+
+turned into a probability by a logistic model whose weights are fitted on the validation set (``siamcan calibrate``,
+never on the set a number is reported on) and stored in the config (``tracker.confidence_weights``). Computing the
+features is a few vector operations on a 15x15 / 25x25 map: nothing measurable next to the network.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FEATURES = ("peak", "max", "log_apce", "psr", "second")
+
+
+def score_features(score: np.ndarray, best: int) -> np.ndarray:
+    """The features above from a flattened (S*S,) foreground-probability map and the chosen point's index."""
+    p = np.asarray(score, np.float64)
+    s = int(round(math.sqrt(p.size)))
+    m = p.reshape(s, s)
+    hi, lo = float(p.max()), float(p.min())
+    energy = float(np.mean((p - lo) ** 2))
+    apce = (hi - lo) ** 2 / energy if energy > 1e-12 else 1.0
+    i, j = divmod(int(p.argmax()), s)
+    side = np.ones((s, s), bool)
+    side[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2] = False
+    rest = m[side]
+    psr = (hi - float(rest.mean())) / (float(rest.std()) + 1e-6) if rest.size else 0.0
+    # local maxima: points not smaller than their 8 neighbours
+    pad = np.pad(m, 1, constant_values=-np.inf)
+    neigh = np.max(np.stack([pad[1 + di:1 + di + s, 1 + dj:1 + dj + s] for di in (-1, 0, 1) for dj in (-1, 0, 1)
+                             if di or dj]), axis=0)
+    peaks = np.sort(m[(m >= neigh) & side])[::-1]
+    second = float(peaks[0]) / hi if peaks.size and hi > 1e-12 else 0.0
+    return np.array([float(p[best]), hi, math.log(max(apce, 1e-6)), psr, second])
+
+
+def _design(x: np.ndarray) -> np.ndarray:
+    x = np.atleast_2d(np.asarray(x, np.float64))
+    return np.concatenate([np.ones((x.shape[0], 1)), x], axis=1)
+
+
+def confidence(features: np.ndarray, weights) -> np.ndarray | float:
+    """Calibrated confidence(s) in [0, 1] from features (one row per frame) and logistic weights (bias first)."""
+    z = _design(features) @ np.asarray(weights, np.float64)
+    out = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+    return float(out[0]) if np.ndim(features) == 1 else out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iterations: int = 50) -> np.ndarray:
+    """Logistic regression by Newton's method (IRLS) with a small L2 penalty (not on the bias); bias first."""
+    a = _design(x)
+    y = np.asarray(y, np.float64)
+    w = np.zeros(a.shape[1])
+    reg = np.full(a.shape[1], l2)
+    reg[0] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -50, 50)))
+        grad = a.T @ (p - y) + reg * w
+        hess = (a * (p * (1 - p))[:, None]).T @ a + np.diag(reg) + 1e-9 * np.eye(a.shape[1])
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return w
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a random negative (ties 1/2)."""
+    s = np.asarray(scores, np.float64)
+    y = np.asarray(labels, bool)
+    pos, neg = s[y], s[~y]
+    if not pos.size or not neg.size:
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(order.size)
+    allv = np.concatenate([pos, neg])[order]
+    # average ranks over ties
+    i = 0
+    while i < allv.size:
+        j = i
+        while j + 1 < allv.size and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
+
+
+def reliability(conf: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
+    """(mean confidence, observed rate, frames) per confidence bin: the data of a reliability plot."""
+    conf = np.asarray(conf, np.float64)
+    labels = np.asarray(labels, np.float64)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
+    return [(float(conf[idx == b].mean()), float(labels[idx == b].mean()), int((idx == b).sum()))
+            for b in range(bins) if (idx == b).any()]

@@ -11,7 +11,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from .config import Config, TrackerConfig, load_config
+from .config import Config, TrackerConfig, check_tracker_fits, load_config
 from .errors import SiamcanError
 from .models import build_model, load_backbone_weights, load_model_weights
 from .models.siamcan import SiamCAN
@@ -82,9 +82,11 @@ def make_engine(model: SiamCAN | None, device: str | None = None, backend: str =
     if backend == "onnx":
         if not onnx_dir:
             raise SiamcanError("backend 'onnx' needs the exported folder (--onnx-dir DIR; see siamcan export --onnx)")
+        import torch
+
         from .tracking.onnx_engine import OnnxEngine
 
-        return OnnxEngine(onnx_dir)
+        return OnnxEngine(onnx_dir, threads=torch.get_num_threads())  # --threads applies here too
 
     if backend in ("auto", "fast"):
         try:
@@ -109,10 +111,14 @@ class Tracker(SiamCANTracker):
         if backend == "onnx":  # the network comes from the ONNX files; the config gives the tracker settings
             engine = make_engine(None, device, backend, onnx_dir)
             cfg = resolve_config(model or engine.meta.get("model"))
-            tr = cls(engine, tracker_config or cfg.tracker_for(benchmark))
+            tcfg = tracker_config or cfg.tracker_for(benchmark)
+            engine.check_tracker(tcfg.exemplar_size, tcfg.instance_size)
+            tr = cls(engine, tcfg)
             tr.config = cfg
             return tr
         net, cfg = load_model(model, weights)
+        if tracker_config is not None:
+            check_tracker_fits(tracker_config, cfg.model)
         tcfg = tracker_config or cfg.tracker_for(benchmark)
         tr = cls(make_engine(net, device, backend), tcfg)
         tr.config = cfg

@@ -316,8 +316,9 @@ def read_vot(root: Path) -> Dataset:
     if not (root / "list.txt").is_file():
         raise SiamcanError(f"{root / 'list.txt'} not found (VOT layout: list.txt + <seq>/groundtruth.txt)")
     seqs = []
-    for name in read_text(root / "list.txt", "sequence list").split():
-        check_name(name, f"{root / 'list.txt'}: sequence name")
+    names = [check_name(n, f"{root / 'list.txt'}: sequence name")
+             for n in read_text(root / "list.txt", "sequence list").split()]
+    for name in names:
         d = root / name
         gt_path = d / "groundtruth.txt"
         gt = read_annotation(gt_path)

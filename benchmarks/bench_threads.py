@@ -6,7 +6,8 @@ on one core (another job), siamcan-lite, the default fast path.
 
 Each case is one ``siamcan bench --backends fast --threads N`` run in its own process (the same frames of a dev
 sequence, or the generated clip without shared data). "busy" starts ``while True: pass`` pinned to the last CPU of
-this process's affinity mask for the duration of the run; the tracker itself is not pinned. Writes
+this process's affinity mask for the duration of the run; the tracker itself is not pinned. Other jobs already
+running count too: the load average before the run is printed and saved. Writes
 ``threads.json`` into --out (git-ignored) and prints a Markdown table. About a minute on 2 cores.
 
 ``--train`` times forward + backward of siamcan-lite training batches instead (random 127/255 crops, channels-last,
@@ -108,9 +109,9 @@ def main(argv=None) -> int:
         rows = [run_train_case(n, a.batch, a.steps, busy) for busy in (False, True) for n in a.threads]
         (out / "threads_train.json").write_text(json.dumps({"loadavg_before": load, "rows": rows}, indent=2) + "\n")
         print(f"siamcan-lite training step (batch {a.batch}, backbone frozen), load average before {load[0]:.2f}")
-        print("| machine | threads | s/batch median (min-max) | pairs/s |\n|---|---|---|---|")
+        print("| busy loop on one core | threads | s/batch median (min-max) | pairs/s |\n|---|---|---|---|")
         for r in rows:
-            print(f"| {'one core busy' if r['busy'] else 'quiet'} | {r['threads']} | {r['median_s']:.2f} "
+            print(f"| {'yes' if r['busy'] else 'no'} | {r['threads']} | {r['median_s']:.2f} "
                   f"({r['min_s']:.2f}-{r['max_s']:.2f}) | {r['pairs_per_s']:.1f} |")
         return 0
     rows = []
@@ -118,15 +119,15 @@ def main(argv=None) -> int:
         for n in a.threads:
             r = run_case(a.model, n, a.frames, out, busy)
             rows.append(r)
-            print(f"{'busy ' if busy else 'quiet'} {n} thread(s): {r['median_ms']:.1f} ms "
+            print(f"{'busy loop' if busy else 'no loop  '} {n} thread(s): {r['median_ms']:.1f} ms "
                   f"({r['p10_ms']:.1f}-{r['p90_ms']:.1f}), {r['fps']:.1f} FPS", flush=True)
     result = {"model": a.model, "cpus": len(os.sched_getaffinity(0)), "loadavg_before": load,
               "loadavg_after": os.getloadavg(), "rows": rows}
     (out / "threads.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\n{a.model}, {result['cpus']} CPUs, load average before {load[0]:.2f}, frames of {rows[0]['sequence']}")
-    print("| machine | threads | median ms (p10-p90) | FPS |\n|---|---|---|---|")
+    print("| busy loop on one core | threads | median ms (p10-p90) | FPS |\n|---|---|---|---|")
     for r in rows:
-        print(f"| {'one core busy' if r['busy'] else 'quiet'} | {r['threads']} | {r['median_ms']:.1f} "
+        print(f"| {'yes' if r['busy'] else 'no'} | {r['threads']} | {r['median_ms']:.1f} "
               f"({r['p10_ms']:.1f}-{r['p90_ms']:.1f}) | {r['fps']:.1f} |")
     return 0
 

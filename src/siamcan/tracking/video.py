@@ -219,7 +219,8 @@ def gif_frame(frame: np.ndarray, boxes: list):
         x, y, w, h = (v * scale for v in b)
         cv2.rectangle(labels, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))),
                       colors.index(color) + 1, 2)
-    pal_img = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)).quantize(_GIF_COLORS, method=Image.Quantize.FASTOCTREE)
+    rgb = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    pal_img = rgb.quantize(_GIF_COLORS, method=Image.Quantize.FASTOCTREE)  # median cut: 14 ms a frame, this 0.7
     palette = (pal_img.getpalette() or [])[:3 * _GIF_COLORS]
     palette += [0] * (3 * _GIF_COLORS - len(palette))
     idx = np.array(pal_img, dtype=np.uint8)

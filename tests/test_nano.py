@@ -194,7 +194,7 @@ def test_score_size_from_the_config(nano):
     img = (np.random.default_rng(0).random((240, 320, 3)) * 255).astype(np.uint8)
     wrong = SiamCANTracker(make_engine(model, "cpu", "eager"), cfg.tracker.__class__(stride=8, score_size=25))
     wrong.init(img, [100, 80, 40, 50])
-    with pytest.raises(SiamcanError, match="15x15 score map"):
+    with pytest.raises(SiamcanError, match="15x15 score maps"):
         wrong.update(img)
 
 

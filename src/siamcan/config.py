@@ -7,6 +7,7 @@ Loading is strict: an unknown key or a value of the wrong type raises
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,9 +17,23 @@ from typing import Any
 import yaml
 
 from .errors import SiamcanError
+from .fileio import read_text
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _require(section: str, key: str, value: Any, ok: bool, what: str) -> None:
+    """One-line error ``config key 'section.key' must be WHAT, got VALUE`` unless ``ok`` (NaN fails every test)."""
+    if _num(value) and not ok:
+        raise SiamcanError(f"config key '{section}.{key}' must be {what}, got {value}")
 
 
 # --------------------------------------------------------------------------- model
+MAX_CHANNELS = 4096  # neck / head width; the paper uses 256
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     backbone: str = "resnet50"  # "resnet50" | "efficientnet_lite0" | "mobilenetv3_nano"
@@ -52,6 +67,12 @@ class ModelConfig:
                 raise SiamcanError(f"config key 'model.{key}' must be a positive odd number, got {v}")
         if isinstance(self.channels, int) and self.channels < 1:
             raise SiamcanError(f"config key 'model.channels' must be positive, got {self.channels}")
+        _require("model", "channels", self.channels, self.channels <= MAX_CHANNELS, f"at most {MAX_CHANNELS}")
+        for key, high in (("eca_kernel", 31), ("spatial_kernel", 31)):
+            v = getattr(self, key)
+            _require("model", key, v, v <= high, f"at most {high}")
+        _require("model", "template_crop", self.template_crop, 1 <= self.template_crop <= 64,
+                 "between 1 and 64")
 
 
 # ------------------------------------------------------------------------- tracker
@@ -80,6 +101,18 @@ class TrackerConfig:
             raise SiamcanError(f"config key 'tracker.min_size' must be > 0, got {self.min_size}")
         if isinstance(self.penalty_k, (int, float)) and not self.penalty_k >= 0.0:
             raise SiamcanError(f"config key 'tracker.penalty_k' must be >= 0, got {self.penalty_k}")
+        _require("tracker", "penalty_k", self.penalty_k, math.isfinite(self.penalty_k), "finite")
+        _require("tracker", "min_size", self.min_size, math.isfinite(self.min_size), "finite")
+        _require("tracker", "context_amount", self.context_amount, 0.0 <= self.context_amount <= 1.0,
+                 "in [0, 1] (pysot: 0.5)")
+        _require("tracker", "instance_size", self.instance_size,
+                 self.instance_size > self.exemplar_size if _num(self.exemplar_size) else True,
+                 f"larger than tracker.exemplar_size ({self.exemplar_size})")
+        _require("tracker", "instance_size", self.instance_size, self.instance_size <= 1023, "at most 1023")
+        if all(_num(v) for v in (self.exemplar_size, self.instance_size, self.stride, self.score_size)):
+            from .geometry import CropGeometry
+
+            CropGeometry.from_config(self)  # the sizes must make a score grid inside the search crop
 
 
 # ------------------------------------------------------------------------ training
@@ -94,6 +127,10 @@ class DatasetConfig:
     # ytb / pysot_json only: "frame" = boxes in original-frame pixels (pysot's train.json; the target sits at the
     # centre of the 511 crop, scaled by 127/s_z), "crop" = boxes already in 511-crop pixels
     box_space: str = "frame"
+
+    def __post_init__(self) -> None:
+        _require("train.datasets", "frame_range", self.frame_range, self.frame_range >= 0, ">= 0")
+        _require("train.datasets", "num_use", self.num_use, self.num_use >= -1, ">= 0, or -1 for every track once")
 
 
 @dataclass(frozen=True)
@@ -167,6 +204,20 @@ class TrainConfig:
             v = getattr(self, key)
             if isinstance(v, (int, float)) and not 0.0 <= v <= 1.0:
                 raise SiamcanError(f"config key 'train.{key}' must be a probability in [0, 1], got {v}")
+        for key in ("base_lr", "end_lr", "grad_clip", "max_loss"):  # the LR schedule takes their logarithm
+            v = getattr(self, key)
+            _require("train", key, v, 0.0 < v < math.inf, "a positive finite number")
+        _require("train", "warmup_start_lr", self.warmup_start_lr,
+                 0.0 < self.warmup_start_lr < math.inf or self.warmup_epochs == 0,
+                 "a positive finite number when train.warmup_epochs > 0 (the warm-up is geometric)")
+        for key in ("log_every", "accum_steps"):
+            _require("train", key, getattr(self, key), getattr(self, key) >= 1, ">= 1")
+        for key in ("num_workers", "seed", "warmup_epochs", "unfreeze_epoch", "val_pairs", "keep_checkpoints",
+                    "pos_num", "neg_num", "neg_pair_num"):
+            _require("train", key, getattr(self, key), getattr(self, key) >= 0, ">= 0")
+        for key in ("momentum", "weight_decay", "backbone_lr_mult", "cls_weight", "reg_weight", "cen_weight"):
+            v = getattr(self, key)
+            _require("train", key, v, 0.0 <= v < math.inf, "a finite number >= 0")
 
 
 @dataclass(frozen=True)
@@ -188,6 +239,28 @@ class Config:
             if unknown:
                 raise SiamcanError(f"unknown config key 'benchmarks.{bench}.{unknown[0]}' "
                                    f"(allowed: {', '.join(sorted(allowed))})")
+        for bench, over in (self.benchmarks or {}).items():
+            if isinstance(over, dict) and isinstance(self.tracker, TrackerConfig):
+                try:
+                    dataclasses.replace(self.tracker, **over)
+                except SiamcanError as e:
+                    raise SiamcanError(f"benchmarks.{bench}: {e}") from None
+
+    def tracker_configs(self) -> dict[str, TrackerConfig]:
+        """``{"tracker": the tracker section, "benchmarks.NAME": each benchmark's values}``."""
+        out = {"tracker": self.tracker}
+        for bench, over in (self.benchmarks or {}).items():
+            out[f"benchmarks.{bench}"] = dataclasses.replace(self.tracker, **over)
+        return out
+
+    def benchmark_key(self, benchmark: str) -> str:
+        """The ``benchmarks`` entry matching ``benchmark`` (case-insensitive); an unknown name is an error that
+        lists the known ones."""
+        for key in self.benchmarks:
+            if key.lower() == benchmark.lower():
+                return key
+        known = ", ".join(self.benchmarks) or "none"
+        raise SiamcanError(f"unknown --benchmark '{benchmark}' for model {self.name} (known: {known})")
 
     def tracker_for(self, benchmark: str | None) -> TrackerConfig:
         """Tracker hyper-parameters, overridden by the ``benchmarks`` entry if one matches."""
@@ -301,11 +374,11 @@ def _read_yaml(p: Path, chain: tuple[Path, ...] = ()) -> dict:
     if p.resolve() in chain:
         raise SiamcanError(f"config file {p}: 'base' chain loops back to itself")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise SiamcanError(f"config file {p} is not UTF-8 text") from None
+        data = yaml.safe_load(read_text(p, "config file"))
     except yaml.YAMLError as e:
         raise SiamcanError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    except RecursionError:
+        raise SiamcanError(f"config file {p} is nested too deeply to be a config") from None
     if data is None:
         raise SiamcanError(f"config file {p} is empty")
     if not isinstance(data, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -54,14 +55,25 @@ def _target(photo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return patch, mask
 
 
+MAX_FRAMES = 10_000  # about 5 GB if held in memory; the demo command streams them, but a run this long is a mistake
+
+
 def generate_clip(num_frames: int = 120) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames (BGR uint8, 480x360) and ground-truth boxes [x, y, w, h] of the tight box of the target patch."""
-    if num_frames < 2:
-        raise SiamcanError("the demo clip needs at least 2 frames")
+    frames, boxes = [], []
+    for frame, box in iter_clip(num_frames):
+        frames.append(frame)
+        boxes.append(box)
+    return frames, np.array(boxes, dtype=np.float64)
+
+
+def iter_clip(num_frames: int = 120) -> Iterator[tuple[np.ndarray, list[float]]]:
+    """The clip one frame at a time: ``(frame, [x, y, w, h])`` (memory does not grow with the length)."""
+    if not isinstance(num_frames, int) or not 2 <= num_frames <= MAX_FRAMES:
+        raise SiamcanError(f"the demo clip needs 2 to {MAX_FRAMES} frames, got {num_frames}")
     photo = source_photo()
     scene = _scene(photo)
     patch, mask = _target(photo)
-    frames, boxes = [], []
     sh, sw = scene.shape[:2]
     for t in range(num_frames):
         u = t / (num_frames - 1)
@@ -84,9 +96,7 @@ def generate_clip(num_frames: int = 120) -> tuple[list[np.ndarray], np.ndarray]:
         pp = p[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
         mm = m[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
         frame[fy0:fy1, fx0:fx1] = np.clip(region * (1 - mm) + pp * mm, 0, 255).astype(np.uint8)
-        frames.append(frame)
-        boxes.append([fx0, fy0, fx1 - fx0, fy1 - fy0])
-    return frames, np.array(boxes, dtype=np.float64)
+        yield frame, [float(fx0), float(fy0), float(fx1 - fx0), float(fy1 - fy0)]
 
 
 def write_clip(folder: str | Path, num_frames: int = 120) -> Path:

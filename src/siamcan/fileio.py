@@ -20,6 +20,54 @@ def _umask() -> int:
     return mask
 
 
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (``mkstemp`` creates 0600 instead)."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """The mode ``mkdir()`` would give a new folder under the current umask (``mkdtemp`` creates 0700 instead)."""
+    return 0o777 & ~_umask()
+
+
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """A text file's content as UTF-8 (a byte-order mark is skipped); a binary or UTF-16 file is a one-line
+    SiamcanError naming it."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except IsADirectoryError:
+        raise SiamcanError(f"{what} {p} is a folder, expected a text file") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SiamcanError(f"{what} {p} is not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+                           "save it as UTF-8") from None
+
+
+def check_name(name: object, what: str) -> str:
+    """A name that becomes one path component (a sequence or tracker name from a data file or the command line):
+    no folder separators, not ``.`` / ``..``, not empty, no control characters."""
+    if not isinstance(name, str):
+        raise SiamcanError(f"{what} must be a string, got {type(name).__name__}")
+    bad = (not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+           or any(ord(c) < 32 for c in name) or Path(name).is_absolute())
+    if bad:
+        raise SiamcanError(f"{what} {name!r} is not a plain name (no folder separators, '..' or absolute paths)")
+    return name
+
+
+def inside(root: str | os.PathLike, rel: object, what: str) -> Path:
+    """``root / rel`` for a relative path ``rel`` from a data file, refused when it is absolute or its ``..`` parts
+    lead out of ``root`` (checked on the path as written: symlinks placed inside a dataset are followed)."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
+        raise SiamcanError(f"{what} must be a non-empty relative path string, got {rel!r}")
+    rp = Path(rel)
+    if rp.is_absolute() or os.path.normpath(rel).split(os.sep)[0] == "..":
+        raise SiamcanError(f"{what} {rel!r} points outside the dataset root {root}")
+    return Path(root) / rp
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit it is renamed to ``path``, on an error removed, so the
@@ -30,7 +78,7 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=suffix)
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, file_mode())  # mkstemp creates 0600; give the file the usual permissions
         yield Path(tmp)
         os.replace(tmp, p)
     finally:
@@ -74,7 +122,7 @@ def read_boxes(path: str | os.PathLike, ncols: int | None = 4) -> np.ndarray:
     if not p.is_file():
         raise SiamcanError(f"box file not found: {p}")
     rows = []
-    for i, line in enumerate(p.read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(p, "box file").splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -37,6 +37,12 @@ class CropGeometry:
         if self.instance_size < self.exemplar_size:
             raise SiamcanError(f"crop geometry: instance_size ({self.instance_size}) is smaller than exemplar_size "
                                f"({self.exemplar_size})")
+        if (self.instance_size - self.exemplar_size) % self.stride:
+            raise SiamcanError(f"crop geometry: instance_size - exemplar_size ({self.instance_size} - "
+                               f"{self.exemplar_size}) must be a multiple of the stride ({self.stride}), so that the "
+                               f"score grid falls on the network's output cells (e.g. {self.exemplar_size} + "
+                               f"{self.stride}k: {self.exemplar_size + 16 * self.stride}, "
+                               f"{self.exemplar_size + 17 * self.stride}, ...)")
         lo, hi = self.grid()[[0, -1]]
         if lo < -self.stride or hi > self.instance_size - 1 + self.stride:  # NanoTrack v2's grid starts at -1 px
             raise SiamcanError(f"crop geometry: a {self.score_size}x{self.score_size} score map with stride "

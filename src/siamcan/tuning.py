@@ -7,6 +7,7 @@ EAO. Optuna's TPE sampler with a fixed seed makes a search reproducible on the s
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,6 +22,16 @@ from .tracking.tracker import SiamCANTracker
 
 # SiamBAN's search space (SPEC §4)
 SPACE = {"window_influence": (0.05, 0.65), "penalty_k": (0.0, 0.6), "lr": (0.1, 0.8)}
+# the values the tracker accepts (TrackerConfig): a range may not leave them
+VALID = {"window_influence": (0.0, 1.0), "penalty_k": (0.0, math.inf), "lr": (0.0, 1.0)}
+
+
+class TuneInterrupted(KeyboardInterrupt):
+    """Ctrl-C / SIGTERM during :func:`tune`; ``history`` holds the trials that finished."""
+
+    def __init__(self, history: list[dict]):
+        super().__init__()
+        self.history = history
 
 
 @dataclass
@@ -57,32 +68,65 @@ def score_params(engine, base: TrackerConfig, params: dict[str, float], sequence
 
 
 def search_space(overrides: dict[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
-    """SiamBAN's ``SPACE`` with some ranges replaced; unknown keys and empty ranges are errors."""
+    """SiamBAN's ``SPACE`` with some ranges replaced; unknown keys, empty ranges and ranges outside the values the
+    tracker accepts (:data:`VALID`) are errors."""
     space = {**SPACE, **(overrides or {})}
     for k, (lo, hi) in space.items():
         if k not in SPACE or not lo < hi:
             raise SiamcanError(f"search range {k}={lo}:{hi}: the key must be one of {', '.join(SPACE)} and low < high")
+        vlo, vhi = VALID[k]
+        if not (vlo <= lo and hi <= vhi and math.isfinite(hi)):
+            raise SiamcanError(f"search range {k}={lo}:{hi} leaves the values {k} can take "
+                               f"({vlo:g} to {vhi:g}); choose a range inside them")
     return space
+
+
+def include_start(space: dict[str, tuple[float, float]], base: TrackerConfig
+                  ) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """The space widened where the config's own value (the first trial) lies outside a range, and the keys widened.
+
+    The shipped siamcan-lite ``penalty_k`` (0.62) lies above SiamBAN's 0.6, for example: without this the first
+    trial would be outside its distribution and optuna would warn."""
+    out, widened = dict(space), []
+    for k, (lo, hi) in space.items():
+        v = float(getattr(base, k))
+        if not lo <= v <= hi:
+            out[k] = (min(lo, v), max(hi, v))
+            widened.append(k)
+    return out, widened
 
 
 def tune(engine, base: TrackerConfig, dataset: Dataset, trials: int, seed: int = 0,
          max_frames: int | None = None, vot_year: str = "VOT2018",
          callback: Callable[[int, dict, float], None] | None = None,
          space: dict[str, tuple[float, float]] | None = None) -> tuple[dict[str, float], float, list[dict]]:
-    """Run the search over ``space`` (default: SiamBAN's ``SPACE``); returns (best params, best objective, all
-    trials as dicts)."""
-    space = search_space(space)
+    """Run the search over ``space`` (default: SiamBAN's ``SPACE``, widened to hold the config's own values); returns
+    (best params, best objective, all trials as dicts). Ctrl-C / SIGTERM ends the search after the trials that
+    finished: :class:`TuneInterrupted` carries them."""
+    space, _ = include_start(search_space(space), base)
     try:
         import optuna
     except ImportError:
         raise SiamcanError("siamcan tune needs optuna: pip install 'siamcan[tune]' (or pip install optuna)") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sequences = [cache_sequence(s, max_frames) for s in dataset]
+    if max_frames is not None and max_frames < 2:
+        raise SiamcanError(f"max_frames must be at least 2 (the init frame and one tracked), got {max_frames}")
     history: list[dict] = []
+    interrupted = []
+    try:
+        sequences = [cache_sequence(s, max_frames) for s in dataset]
+    except KeyboardInterrupt:
+        raise TuneInterrupted(history) from None
 
     def objective(trial: "optuna.Trial") -> float:
         params = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in space.items()}
-        value = score_params(engine, base, params, sequences, dataset.supervised, vot_year, dataset.exclude_absent)
+        try:
+            value = score_params(engine, base, params, sequences, dataset.supervised, vot_year,
+                                 dataset.exclude_absent)
+        except KeyboardInterrupt:  # end the study quietly: optuna would log this trial's failure with a traceback
+            interrupted.append(trial.number)
+            trial.study.stop()
+            raise optuna.TrialPruned() from None
         history.append({"trial": trial.number, **params, "objective": value})
         if callback is not None:
             callback(trial.number, params, value)
@@ -91,5 +135,10 @@ def tune(engine, base: TrackerConfig, dataset: Dataset, trials: int, seed: int =
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     # the config's current values are the first trial, so tuning never reports worse than the starting point
     study.enqueue_trial({k: float(getattr(base, k)) for k in SPACE})
-    study.optimize(objective, n_trials=trials)
+    try:
+        study.optimize(objective, n_trials=trials)
+    except KeyboardInterrupt:  # between two trials
+        raise TuneInterrupted(history) from None
+    if interrupted:
+        raise TuneInterrupted(history)
     return dict(study.best_params), float(study.best_value), history

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import Config, TrackerConfig, load_config
 from .errors import SiamcanError
-from .models import build_model, load_backbone_weights, load_model_weights
+from .models import build_model, check_tracker_fits, load_backbone_weights, load_model_weights
 from .models.siamcan import SiamCAN
 from .tracking.tracker import SiamCANTracker
 
@@ -64,6 +64,7 @@ def load_model(name_or_path=None, weights: str | os.PathLike | None = None,
     """
     cfg = resolve_config(name_or_path)
     model = build_model(cfg)
+    check_tracker_fits(cfg, model)  # crop sizes / stride / map size against the network, before weights are read
     w = Path(weights) if weights else packaged_weights(cfg)
     if w is not None:
         load_model_weights(model, w)
@@ -102,8 +103,11 @@ def make_engine(model: SiamCAN | None, device: str | None = None, backend: str =
     if backend == "auto":
         backend = "onnx" if dev.type == "cpu" and cfg is not None and onnx_available() else "fast"
     if backend == "onnx":
+        import torch
+
         from .tracking.onnx_engine import OnnxEngine
 
+        threads = threads or torch.get_num_threads()  # --threads (torch's thread count) applies here too
         if onnx_dir:
             return OnnxEngine(onnx_dir, threads=threads)
         if model is None or cfg is None:
@@ -129,10 +133,14 @@ class Tracker(SiamCANTracker):
         if backend == "onnx" and onnx_dir:  # the network comes from the ONNX files; the config gives the tracker values
             engine = make_engine(None, device, backend, onnx_dir, threads=threads)
             cfg = resolve_config(model or engine.meta.get("model"))
-            tr = cls(engine, tracker_config or cfg.tracker_for(benchmark))
+            tcfg = tracker_config or cfg.tracker_for(benchmark)
+            engine.check_tracker(tcfg.exemplar_size, tcfg.instance_size)
+            tr = cls(engine, tcfg)
             tr.config = cfg
             return tr
         net, cfg = load_model(model, weights)
+        if tracker_config is not None:
+            check_tracker_fits(cfg, net, {"tracker": tracker_config})
         tcfg = tracker_config or cfg.tracker_for(benchmark)
         tr = cls(make_engine(net, device, backend, cfg=cfg, threads=threads), tcfg)
         tr.config = cfg

@@ -30,7 +30,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default="results", help="results folder (default ./results)")
     p.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="only these sequences")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one torch thread each)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (siamcan only)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (siamcan only; default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads per process (default: physical cores - 1, at least 1; with --workers: 1)")
 
 
 def default_name(args: argparse.Namespace) -> str:
@@ -49,16 +51,33 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.datasets import load_dataset
     from ..evaluation.runner import TrackerSpec, build_tracker, evaluate
 
+    from ..fileio import check_name
+    from ..threads import check_threads, set_threads
+
     if args.workers < 1:
         raise SiamcanError(f"--workers must be >= 1, got {args.workers}")
+    check_threads(args.threads)
+    name = check_name(default_name(args), "--name" if args.name else "tracker name (from --model; set --name)")
+    if args.device and args.tracker == "siamcan":
+        from ..tracking.engine import pick_device
+
+        pick_device(args.device)  # an unknown device is a one-line error before anything is loaded
+    if args.benchmark and args.tracker == "siamcan":
+        from ..zoo import resolve_config
+
+        resolve_config(args.model).benchmark_key(args.benchmark)  # an unknown name lists the known ones
     dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
     spec = TrackerSpec(kind=args.tracker, model=args.model, weights=args.weights, device=args.device,
                        benchmark=args.benchmark, nanotrack_dir=args.nanotrack_dir)
+    threads = args.threads if args.workers > 1 else set_threads(args.threads)
     if args.workers > 1:
         build_tracker(spec)  # fail fast (bad model / weights / ONNX path) before starting the pool
-    name = default_name(args)
-    summary = evaluate(dataset, spec, name, Path(args.results), workers=args.workers)
+    summary = evaluate(dataset, spec, name, Path(args.results), workers=args.workers, threads=threads)
     protocol = "VOT supervised (baseline)" if dataset.supervised else "one-pass"
+    if not summary.sequences:
+        print(f"{name} on {dataset.name} ({protocol}): nothing to run, all {summary.skipped} sequence(s) already "
+              f"have results (delete a result file to run it again); results: {summary.output}")
+        return 0
     print(f"{name} on {dataset.name} ({protocol}): {summary.sequences} sequence(s) run, "
           f"{summary.skipped} already done; {summary.frames} frames at {summary.fps:.1f} frames/s per process "
           f"({summary.wall_fps:.1f} frames/s overall); results: {summary.output}")

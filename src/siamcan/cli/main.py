@@ -32,6 +32,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """``--help`` shows each option's default, unless its help text already says it or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.option_strings and "default" not in text and "%(default)" not in text
+                and action.default is not None and action.default is not False
+                and action.default != argparse.SUPPRESS and action.nargs != 0):
+            text += " (default: %(default)s)"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
@@ -46,8 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
             mod = importlib.import_module(f"siamcan.cli.{name}")
         except ImportError:
             continue
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsFormatter)
         mod.add_parser(p)
+        if "--no-progress" not in p._option_string_actions:  # also accepted after the command name
+            p.add_argument("--no-progress", action="store_true",
+                           help="no progress bars (the same as siamcan --no-progress COMMAND or TQDM_DISABLE=1)")
         p.set_defaults(_module=mod)
     return parser
 
@@ -65,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
-    if args.global_no_progress:
+    if args.global_no_progress or getattr(args, "no_progress", False):
         os.environ["TQDM_DISABLE"] = "1"  # read at each bar (siamcan.progress), inherited by worker processes
     previous = None
     if threading.current_thread() is threading.main_thread():

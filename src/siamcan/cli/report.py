@@ -29,12 +29,16 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.datasets import load_dataset
     from ..errors import SiamcanError
-    from ..evaluation.report import (bootstrap_auc, format_bootstrap, format_per_sequence, format_table, plot_curves,
-                                     public, score_trackers)
-    from ..fileio import atomic_write_text
+    from ..evaluation.report import (bootstrap_auc, check_plot_path, format_bootstrap, format_per_sequence,
+                                     format_table, plot_curves, public, score_trackers)
+    from ..fileio import atomic_write_text, check_name
 
     if args.bootstrap < 0:
         raise SiamcanError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.plot:
+        check_plot_path(Path(args.plot))  # before any scoring
+    for name in args.trackers or []:
+        check_name(name, "--trackers name")
     dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
     if args.bootstrap and dataset.supervised:
         raise SiamcanError("--bootstrap is for one-pass datasets (success AUC); not for VOT")

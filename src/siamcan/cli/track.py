@@ -7,6 +7,7 @@ own: Ctrl-C / SIGTERM (or ``--max-frames``) ends it normally, and the boxes of e
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..errors import SiamcanError
@@ -17,15 +18,24 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", required=True, metavar="X,Y,W,H",
                    help="box of the object in the first frame, or a box file whose first line is that box "
                         "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4)")
-    p.add_argument("--model", default=None, help="model name (siamcan-lite, siamcan-r50) or config .yaml")
-    p.add_argument("--weights", default=None, help="model weights (.safetensors or .pth)")
-    p.add_argument("--output", default=None, help="boxes file (default: <source name>.boxes.txt)")
-    p.add_argument("--save-video", default=None, metavar="OUT.mp4", help="write the frames with the box drawn")
+    p.add_argument("--model", default=None,
+                   help="model name (siamcan-lite, siamcan-r50) or config .yaml (default: siamcan-lite)")
+    p.add_argument("--weights", default=None,
+                   help="model weights (.safetensors or .pth; default: the weights shipped for the model)")
+    p.add_argument("--output", default=None,
+                   help="boxes file (default: <video name>.boxes.txt, for an image folder <sequence name>.boxes.txt "
+                        "- Human3/img gives Human3.boxes.txt - in the current folder)")
+    p.add_argument("--save-video", default=None, metavar="OUT.mp4",
+                   help="write the frames with the box drawn: .mp4/.mov/.mkv as H.264, .gif, or any other "
+                        "extension through OpenCV (default: no video)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--backend", default="auto", help="auto, fast, eager or onnx (needs --onnx-dir)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
-                   help="stop after N frames (init frame included)")
+                   help="stop after N frames (init frame included; default: the whole source)")
     p.add_argument("--onnx-dir", default=None, metavar="DIR", help="folder written by 'siamcan export --onnx DIR'")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: physical cores - 1, at least 1: two threads sharing a core with "
+                        "another job run many times slower than one)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,11 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
     from ..tracking.video import VideoWriter
+    from ..threads import check_threads, set_threads
     from ..zoo import Tracker
 
     box = init_box(args.init)
     if args.max_frames is not None and args.max_frames < 1:
         raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
+    check_threads(args.threads)
     source = FrameSource(args.source)
     try:
         check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
@@ -50,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             raise SiamcanError(f"--output {output} is a folder, expected a file name")
         if args.save_video and Path(args.save_video).is_dir():
             raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
+        set_threads(args.threads)
         tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
                                           onnx_dir=args.onnx_dir)
     except BaseException:
@@ -86,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     write_boxes(output, boxes)
     n = len(boxes)
     fps = (n - 1 - len(carried)) / t_track if t_track > 0 else float("nan")
-    print(f"tracked {n} frames at {fps:.1f} FPS (network + post-processing); boxes: {output}"
+    print(f"tracked {n} frames at {fps:.1f} FPS (network + post-processing); boxes: {os.path.abspath(output)}"
           + (f"; video: {args.save_video}" if writer else "")
           + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
           + ("; stopped by interrupt" if stopped else ""))
@@ -114,11 +127,20 @@ def init_box(text: str) -> list[float]:
     return box
 
 
+IMAGE_SUBFOLDERS = ("img", "imgs", "color", "images", "frames")  # OTB / VOT / common layouts: named after the parent
+
+
 def default_output(source: str, stream: bool) -> Path:
-    """``<video or folder name>.boxes.txt``; ``camera0.boxes.txt`` for a camera; the URL's last path part for a
-    stream."""
+    """``<video name>.boxes.txt``; for a folder of images ``<sequence>.boxes.txt``, the sequence being the folder, or
+    its parent for an ``img`` / ``color`` sub-folder (``Human3/img`` -> ``Human3.boxes.txt``); ``camera0.boxes.txt``
+    for a camera; the URL's last path part for a stream."""
     if stream and source.isdigit():
         return Path(f"camera{source}.boxes.txt")
     if stream:  # rtsp://host:554/live/cam1.sdp?x=1 -> cam1
         source = source.split("://", 1)[1].split("?", 1)[0].rstrip("/").rpartition("/")[2]
-    return Path(f"{Path(source).stem or 'track'}.boxes.txt")
+        return Path(f"{Path(source).stem or 'track'}.boxes.txt")
+    p = Path(os.path.abspath(source))  # lexical: "." and "Human3/img/" have names too
+    if p.is_dir():
+        name = p.parent.name if p.name.lower() in IMAGE_SUBFOLDERS and p.parent.name else p.name
+        return Path(f"{name or 'track'}.boxes.txt")
+    return Path(f"{p.stem or 'track'}.boxes.txt")

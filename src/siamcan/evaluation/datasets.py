@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SiamcanError
-from ..fileio import image_files, natural_key
+from ..fileio import check_name, image_files, inside, natural_key, read_text
 from .geometry import polygon_to_init_rect
 
 FORMATS = ("otb", "uav123", "lasot", "got10k", "vot", "json")
@@ -51,6 +51,7 @@ class Sequence:
     width: int | None = None
     height: int | None = None
     scorable: bool = True
+    aliases: tuple[str, ...] = ()  # other result-file names (a pysot JSON key such as ``jogging_1``)
 
     def __len__(self) -> int:
         return len(self.gt)
@@ -129,7 +130,7 @@ def read_annotation(path: Path) -> np.ndarray:
     if not path.is_file():
         raise SiamcanError(f"annotation file not found: {path}")
     rows: list[list[float]] = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(path, "annotation file").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -148,7 +149,7 @@ def read_annotation(path: Path) -> np.ndarray:
 
 def _read_flags(path: Path) -> np.ndarray:
     """0/1 flags, one per line or comma separated on one line (LaSOT) -> bool array."""
-    text = path.read_text().replace(",", " ").split()
+    text = read_text(path, "flag file").replace(",", " ").split()
     try:
         return np.array([float(t) for t in text], dtype=float) > 0
     except ValueError:
@@ -255,7 +256,7 @@ def read_lasot(root: Path) -> Dataset:
     ``out_of_view.txt`` (frames with either flag are absent); ``testing_set.txt`` selects the test split."""
     wanted: set[str] | None = None
     if (root / "testing_set.txt").is_file():
-        wanted = set((root / "testing_set.txt").read_text().split())
+        wanted = set(read_text(root / "testing_set.txt", "sequence list").split())
     seqs = []
     for gt_path in sorted(root.glob("*/*/groundtruth.txt"), key=lambda p: natural_key(p.parent.name)):
         d = gt_path.parent
@@ -282,7 +283,8 @@ def read_got10k(root: Path) -> Dataset:
     """GOT-10k val/test layout: ``<seq>/*.jpg`` + ``groundtruth.txt`` (test: first frame only, runnable but not
     scorable) + optional ``absence.label``; ``list.txt`` gives the order when present."""
     if (root / "list.txt").is_file():
-        names = (root / "list.txt").read_text().split()
+        names = [check_name(n, f"{root / 'list.txt'}: sequence name")
+                 for n in read_text(root / "list.txt", "sequence list").split()]
     else:
         names = sorted(p.name for p in root.iterdir() if (p / "groundtruth.txt").is_file())
     seqs = []
@@ -314,7 +316,9 @@ def read_vot(root: Path) -> Dataset:
     if not (root / "list.txt").is_file():
         raise SiamcanError(f"{root / 'list.txt'} not found (VOT layout: list.txt + <seq>/groundtruth.txt)")
     seqs = []
-    for name in (root / "list.txt").read_text().split():
+    names = [check_name(n, f"{root / 'list.txt'}: sequence name")
+             for n in read_text(root / "list.txt", "sequence list").split()]
+    for name in names:
         d = root / name
         gt_path = d / "groundtruth.txt"
         gt = read_annotation(gt_path)
@@ -328,13 +332,18 @@ def read_vot(root: Path) -> Dataset:
 def read_json(path: Path, root: Path | None = None) -> Dataset:
     """pysot-toolkit annotation JSON (``OTB100.json``, ``VOT2018.json``, ``LaSOT.json``, ...) or DaSiamRPN's
     ``OTB2015.json`` (keys like ``jogging_1`` with ``name`` = image folder: result name ``Jogging-1``, images
-    under ``<name>/img/``). VOT entries with empty ``img_names`` use ``<video_dir>/color/%08d.jpg``."""
+    under ``<name>/img/``). VOT entries with empty ``img_names`` use ``<video_dir>/color/%08d.jpg``.
+
+    The file is untrusted input: sequence names must be plain names (they become result file names) and image
+    paths must stay inside the image root (the JSON's folder, or ``root``); every value is type-checked."""
     if not path.is_file():
         raise SiamcanError(f"annotation JSON not found: {path}")
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(read_text(path, "annotation JSON"))
     except json.JSONDecodeError as e:
         raise SiamcanError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except RecursionError:
+        raise SiamcanError(f"{path}: JSON nested too deeply to be an annotation file") from None
     if not isinstance(meta, dict) or not meta:
         raise SiamcanError(f"{path}: expected a JSON object of sequences")
     root = Path(root) if root is not None else path.parent
@@ -342,37 +351,82 @@ def read_json(path: Path, root: Path | None = None) -> Dataset:
     supervised = False
     exclude_absent = False
     for key, entry in meta.items():
+        where = f"{path}: sequence '{key}'"
+        check_name(key, f"{path}: sequence key")
         if not isinstance(entry, dict) or "gt_rect" not in entry:
-            raise SiamcanError(f"{path}: sequence '{key}' has no gt_rect")
-        gt = _gt_array(entry["gt_rect"], f"{path}: sequence '{key}'")
+            raise SiamcanError(f"{where} has no gt_rect")
+        gt = _gt_array(entry["gt_rect"], where)
         if "image_files" in entry:  # DaSiamRPN OTB2015.json
-            folder = entry.get("name", key)
+            folder = check_name(entry.get("name", key), f"{where}: name")
             suffix = key.rsplit("_", 1)[1] if re.search(r"_\d+$", key) else ""
             name = f"{folder}-{suffix}" if suffix else folder
-            frames = [root / folder / "img" / f for f in entry["image_files"]]
+            files = _str_list(entry["image_files"], f"{where}: image_files")
+            frames = [inside(root, f"{folder}/img/{f}", f"{where}: image") for f in files]
         else:
             name = key
             video_dir = entry.get("video_dir", key)
-            if entry.get("img_names"):
-                frames = [root / f for f in entry["img_names"]]
+            img_names = _str_list(entry.get("img_names") or [], f"{where}: img_names")
+            if img_names:
+                frames = [inside(root, f, f"{where}: image") for f in img_names]
             else:
-                frames = [root / video_dir / "color" / f"{i:08d}.jpg" for i in range(1, len(gt) + 1)]
+                vd = inside(root, video_dir, f"{where}: video_dir")
+                frames = [vd / "color" / f"{i:08d}.jpg" for i in range(1, len(gt) + 1)]
         if len(frames) != len(gt):
-            raise SiamcanError(f"{path}: sequence '{key}' has {len(gt)} gt_rect rows but {len(frames)} images")
-        tags = {t: np.asarray(entry[t], bool) for t in VOT_TAGS if len(entry.get(t) or []) == len(gt)}
+            raise SiamcanError(f"{where} has {len(gt)} gt_rect rows but {len(frames)} images")
+        tags = {t: _flags(entry[t], f"{where}: {t}") for t in VOT_TAGS if entry.get(t) is not None}
+        tags = {t: v for t, v in tags.items() if len(v) == len(gt)}
         is_vot = gt.shape[1] == 8 or any(t in entry for t in VOT_TAGS)
         supervised |= is_vot
         absent = None
-        if "absent" in entry and len(entry["absent"]) == len(gt):  # pysot LaSOT.json: 1 = target visible
-            absent = np.asarray(entry["absent"]) == 0
-            exclude_absent = True
-        seqs.append(_make_sequence(name, frames, gt, attributes=list(entry.get("attr", [])), tags=tags,
-                                   absent=absent, width=entry.get("width"), height=entry.get("height")))
+        if entry.get("absent") is not None:  # pysot LaSOT.json: 1 = target visible
+            visible = _flags(entry["absent"], f"{where}: absent", boolean=False)
+            if len(visible) == len(gt):
+                absent = visible == 0
+                exclude_absent = True
+        attrs = _str_list(entry.get("attr") or [], f"{where}: attr")
+        width, height = (_size(entry.get(k), f"{where}: {k}") for k in ("width", "height"))
+        seqs.append(_make_sequence(name, frames, gt, attributes=attrs, tags=tags, absent=absent, width=width,
+                                   height=height, aliases=(key,) if key != name else ()))
     return Dataset(path.stem, seqs, supervised=supervised, exclude_absent=exclude_absent)
 
 
-def _gt_array(rows: list, where: str) -> np.ndarray:
+def _number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _str_list(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SiamcanError(f"{where} must be a list of strings, got {_describe(value)}")
+    return value
+
+
+def _flags(value: object, where: str, boolean: bool = True) -> np.ndarray:
+    if not isinstance(value, list) or not all(_number(v) for v in value):
+        raise SiamcanError(f"{where} must be a list of numbers, got {_describe(value)}")
+    arr = np.asarray(value, dtype=float).reshape(-1)
+    return arr.astype(bool) if boolean else arr
+
+
+def _size(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    if not _number(value) or not 0 < value < 1e6 or int(value) != value:
+        raise SiamcanError(f"{where} must be a positive whole number of pixels, got {_describe(value)}")
+    return int(value)
+
+
+def _describe(value: object) -> str:
+    text = json.dumps(value) if isinstance(value, (list, dict, str, int, float, type(None))) else repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _gt_array(rows: object, where: str) -> np.ndarray:
     """JSON gt rows (4 or 8 values; empty / short rows = unannotated) -> float array, NaN for unannotated."""
+    if not isinstance(rows, list) or not rows:
+        raise SiamcanError(f"{where}: gt_rect must be a non-empty list of boxes, got {_describe(rows)}")
+    for i, r in enumerate(rows):
+        if not isinstance(r, list) or not all(v is None or _number(v) for v in r):
+            raise SiamcanError(f"{where}: gt_rect row {i + 1} must be a list of numbers, got {_describe(r)}")
     width = max((len(r) for r in rows), default=0)
     if width not in (4, 8):
         raise SiamcanError(f"{where}: gt_rect rows must have 4 or 8 values, got {width}")
@@ -381,6 +435,8 @@ def _gt_array(rows: list, where: str) -> np.ndarray:
         if len(r) == width:
             out[i] = [math.nan if v is None else float(v) for v in r]
         elif len(r) == 4 and width == 8:  # rectangle inside a polygon file
+            if any(v is None for v in r):
+                continue
             x, y, w, h = (float(v) for v in r)
             out[i] = [x, y, x + w, y, x + w, y + h, x, y + h]
     return out

@@ -24,18 +24,31 @@ def vot_year(dataset: Dataset, year: str | None) -> str:
 def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None = None,
                    year: str | None = None) -> dict:
     """``{"dataset", "trackers": {name: summary}}`` plus, under ``"_curves"`` / ``"_attributes"``, the
-    per-tracker mean curves and per-attribute breakdowns (removed before writing the JSON)."""
+    per-tracker mean curves and per-attribute breakdowns (removed before writing the JSON).
+
+    A sequence without a result file is never scored as a failure: the means are over the sequences that every
+    compared tracker has a result for, and the others are listed under ``"missing"`` (tracker -> sequence names)."""
     names = trackers or list_trackers(results, dataset.name)
     out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}, "_sequences": {}}
+    loaded = {}
     for name in names:
-        res = load_results(results, dataset, name)
-        if not res:
+        loaded[name] = load_results(results, dataset, name)
+        if not loaded[name]:
             raise SiamcanError(f"tracker '{name}' has no result file for any sequence of {dataset.name}")
+    candidates = [s for s in dataset if s.scorable or dataset.supervised]
+    missing = {n: [s.name for s in candidates if s.name not in loaded[n]] for n in names}
+    missing = {n: m for n, m in missing.items() if m}
+    common = [s for s in candidates if all(s.name in loaded[n] for n in names)]
+    if not common:
+        raise SiamcanError(f"no sequence of {dataset.name} has a result file from every tracker "
+                           f"({', '.join(names)}); compare fewer trackers (--trackers) or run siamcan eval")
+    if missing:
+        out["missing"] = missing
+        out["compared"] = {"sequences": len(common), "of": len(candidates)}
+    dataset = Dataset(dataset.name, common, dataset.supervised, dataset.exclude_absent)
+    for name in names:
+        res = loaded[name]
         if dataset.supervised:
-            missing = [s.name for s in dataset if s.name not in res]
-            if missing:
-                raise SiamcanError(f"tracker '{name}': {len(missing)} sequence(s) without results "
-                                   f"(e.g. {missing[0]}); run siamcan eval to finish them")
             key = vot_year(dataset, year)
             scores = [M.score_vot(s, res[s.name]) for s in dataset]
             out["trackers"][name] = M.summarize_vot(scores, key)
@@ -141,7 +154,28 @@ def format_table(report: dict, supervised: bool) -> str:
         lines = [f"{n:<24} {rows[n]['success_auc']:7.3f} {rows[n]['precision']:7.3f} "
                  f"{rows[n]['norm_precision']:7.3f} {rows[n]['sequences']:5d}" for n in order]
     title = f"{report['dataset']}"
-    return "\n".join([title, head, "-" * len(head), *lines])
+    notes = []
+    if report.get("missing"):
+        c = report["compared"]
+        title += (f": means over the {c['sequences']} of {c['of']} sequences that every tracker has a result for "
+                  "(missing result files below)")
+        for name, seqs in report["missing"].items():
+            shown = ", ".join(seqs[:10]) + (f", ... ({len(seqs)} in all)" if len(seqs) > 10 else "")
+            notes.append(f"missing: {name} has no result file for {shown}")
+    return "\n".join([title, head, "-" * len(head), *lines, *notes])
+
+
+def check_plot_path(path: Path) -> None:
+    """A plot file name whose extension matplotlib can write (png, pdf, svg, ...), else a one-line error."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    kinds = FigureCanvasAgg.get_supported_filetypes()
+    ext = Path(path).suffix.lower().lstrip(".")
+    if ext not in kinds:
+        raise SiamcanError(f"--plot {path}: cannot write a '{ext or 'no extension'}' image "
+                           f"(use one of {', '.join(sorted(kinds))})")
+    if Path(path).is_dir():
+        raise SiamcanError(f"--plot {path} is a folder, expected a file name like plot.png")
 
 
 def plot_curves(report: dict, path: Path) -> None:
@@ -151,6 +185,7 @@ def plot_curves(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    check_plot_path(path)
     curves = report["_curves"]
     if not curves:
         raise SiamcanError("--plot needs one-pass results (success / precision curves); VOT has none")

@@ -3,6 +3,10 @@
 One-pass: ``DIR/<dataset>/<tracker>/<seq>.txt`` (one ``x,y,w,h`` line per frame).
 VOT supervised: ``DIR/<dataset>/<tracker>/baseline/<seq>/<seq>_001.txt`` (``1`` init, ``2`` failure, ``0``
 skipped, else ``x,y,w,h``). ``DIR`` may also point at the dataset level directly (``DIR/<tracker>/...``).
+
+A one-pass result file is found under the sequence's name (``Jogging-1.txt``), under the key of the annotation JSON
+(``jogging_1.txt``) or under pysot-toolkit's lower-case fallbacks (``basketball.txt``, ``jogging_1.txt``), so raw
+results in either naming score the same.
 """
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SiamcanError
-from ..fileio import atomic_write_text
-from .datasets import Dataset
+from ..fileio import atomic_write_text, check_name, read_text
+from .datasets import Dataset, Sequence
 from .metrics import Trajectory
 
 
@@ -28,6 +32,19 @@ def one_pass_path(results: Path, dataset: str, tracker: str, seq: str) -> Path:
 
 def vot_path(results: Path, dataset: str, tracker: str, seq: str) -> Path:
     return results / dataset / tracker / "baseline" / seq / f"{seq}_001.txt"
+
+
+def result_names(seq: Sequence, taken: set[str] = frozenset()) -> list[str]:
+    """File names (without ``.txt``) that may hold the one-pass result of ``seq``, in the order tried: its name, its
+    aliases (the annotation JSON's key), then pysot-toolkit's fallbacks (first letter lower-case - ``carDark`` -
+    or all lower case with ``_`` for ``-`` - ``jogging_1``, ``fleetface``). Names in ``taken`` (other sequences'
+    own names) are skipped."""
+    n = seq.name
+    out = [n]
+    for c in (*seq.aliases, n[:1].lower() + n[1:], n.lower(), n.lower().replace("-", "_"), n.replace("-", "_")):
+        if c and c not in out and c not in taken:
+            out.append(c)
+    return out
 
 
 def list_trackers(results: Path, dataset: str) -> list[str]:
@@ -47,7 +64,7 @@ def _split(line: str) -> list[str]:
 def read_one_pass(path: Path) -> np.ndarray:
     """``x,y,w,h`` rows (comma / tab / space separated; 'nan' allowed) -> (N, 4)."""
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(path, "result file").splitlines(), 1):
         if not line.strip():
             continue
         parts = _split(line)
@@ -64,7 +81,7 @@ def read_one_pass(path: Path) -> np.ndarray:
 def read_vot(path: Path) -> Trajectory:
     """VOT baseline result -> list of rows ([1] / [2] / [0] codes or 4 / 8 values)."""
     traj = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(read_text(path, "result file").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -75,20 +92,25 @@ def read_vot(path: Path) -> Trajectory:
 
 
 def load_results(results: Path, dataset: Dataset, tracker: str) -> dict:
-    """Result arrays / trajectories of one tracker, keyed by sequence name (missing files are left out)."""
+    """Result arrays / trajectories of one tracker, keyed by sequence name (missing files are left out; one-pass
+    files are looked up under :func:`result_names`)."""
+    check_name(tracker, "tracker name")
     root = tracker_root(results, dataset.name) / tracker
     if not root.is_dir():
         raise SiamcanError(f"no results for tracker '{tracker}' in {root.parent}")
     out = {}
+    names = {s.name for s in dataset}
     for seq in dataset:
         if dataset.supervised:
             p = root / "baseline" / seq.name / f"{seq.name}_001.txt"
             if p.is_file():
                 out[seq.name] = read_vot(p)
         else:
-            p = root / f"{seq.name}.txt"
-            if p.is_file():
-                out[seq.name] = read_one_pass(p)
+            for name in result_names(seq, names - {seq.name}):
+                p = root / f"{name}.txt"
+                if p.is_file():
+                    out[seq.name] = read_one_pass(p)
+                    break
     return out
 
 

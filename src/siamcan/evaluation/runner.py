@@ -65,8 +65,17 @@ class NanoTrack:
         self._create = cv2.TrackerNano_create
 
     def init(self, frame: np.ndarray, box: list[float]) -> None:
+        import cv2
+
         x, y, w, h = (int(round(v)) for v in box)
-        self._tracker = self._create(self._params)
+        # OpenCV 5's DNN prints "setPreferableTarget Targets are not supported by the new graph engine" as a WARN
+        # line each time a tracker is created (once per sequence): nothing the user can act on
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            self._tracker = self._create(self._params)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         self._tracker.init(frame, (x, y, max(1, w), max(1, h)))
 
     def update(self, frame: np.ndarray) -> tuple[list[float], float]:
@@ -87,14 +96,16 @@ def default_nanotrack_dir() -> Path:
 
 
 def build_tracker(spec: TrackerSpec, threads: int | None = None) -> FrameTracker:
-    """The tracker of ``spec``; ``threads``: its math threads (None: the physical cores of the process)."""
+    """The tracker of ``spec``; ``threads``: its math threads (None: torch's thread count, which ``--threads``
+    sets, so siamcan and NanoTrack get the same)."""
     if spec.kind in ("nanotrack-cv2", "nanotrack"):
         return NanoTrack(spec.nanotrack_dir or default_nanotrack_dir())
     if spec.kind in ("nanotrack-v3", "nanotrack-v2"):
-        from ..tracking.fast import physical_cores
+        import torch
+
         from ..tracking.nanotrack import nanotrack_tracker
 
-        return nanotrack_tracker(spec.kind[-2:], spec.nanotrack_dir, threads or physical_cores(), spec.rgb)
+        return nanotrack_tracker(spec.kind[-2:], spec.nanotrack_dir, threads or torch.get_num_threads(), spec.rgb)
     if spec.kind == "siamcan":
         from ..zoo import Tracker
 
@@ -156,6 +167,44 @@ def result_path(results: Path, dataset: Dataset, tracker_name: str, seq: Sequenc
 _WORKER_TRACKER: FrameTracker | None = None
 
 
+def _die_with_parent() -> None:
+    """In a pool worker: ignore Ctrl-C (the parent stops the pool) and, on Linux, get SIGTERM when the parent
+    process dies, however it dies (a second Ctrl-C, SIGKILL), so no worker outlives the run."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):  # not Linux / no libc: the parent's cleanup still applies
+        pass
+
+
+def _pool_worker_init(spec: TrackerSpec, threads: int) -> None:
+    _die_with_parent()
+    _worker_init(spec, threads)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued sequences and end the worker processes now (an interrupted or failed run)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    try:
+        for p in procs:
+            p.join(5)
+    finally:  # also when another Ctrl-C arrives while waiting
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+
+
 def _worker_init(spec: TrackerSpec, threads: int) -> None:
     global _WORKER_TRACKER
     if threads and spec.kind == "siamcan":
@@ -175,7 +224,10 @@ def _run_task(seq: Sequence, supervised: bool, out: Path, tick: Callable[[], obj
     assert _WORKER_TRACKER is not None
     t0 = time.perf_counter()
     run = run_supervised if supervised else run_one_pass
-    rows = run(_WORKER_TRACKER, seq, tick)
+    try:
+        rows = run(_WORKER_TRACKER, seq, tick)
+    except SiamcanError as e:  # e.g. an init box that does not fit the frame: say which sequence
+        raise SiamcanError(f"sequence {seq.name}: {e}") from None
     seconds = time.perf_counter() - t0
     write_rows(out, rows)
     return seq.name, len(seq), seconds
@@ -202,21 +254,27 @@ class RunSummary:
 
 
 def evaluate(dataset: Dataset, spec: TrackerSpec, tracker_name: str, results: Path, workers: int = 1,
-             progress: bool = True) -> RunSummary:
-    """Run ``spec`` on every sequence without a result file yet; ``workers`` > 1 uses a process pool (one
-    torch thread per worker). Returns the totals (frames / tracking seconds over the sequences run now)."""
+             progress: bool = True, threads: int | None = None) -> RunSummary:
+    """Run ``spec`` on every sequence without a result file yet; ``workers`` > 1 uses a process pool (``threads``
+    torch threads per worker, default 1; in-process the caller's setting stays unless ``threads`` is given).
+    Returns the totals (frames / tracking seconds over the sequences run now). An interrupted or failed pool run
+    ends its worker processes before returning."""
+    from ..fileio import check_name
     from ..progress import progress_bar
 
+    check_name(tracker_name, "tracker name")
     todo = [s for s in dataset if not result_path(results, dataset, tracker_name, s).is_file()]
     skipped = len(dataset) - len(todo)
     out_dir = results / dataset.name / tracker_name
     frames, seconds = 0, 0.0
+    if not todo:  # a fully resumed run: nothing to build or track
+        return RunSummary(0, skipped, 0, 0.0, 0.0, out_dir)
     t_start = time.perf_counter()
     bar = progress_bar(total=sum(len(s) for s in todo), unit="frame", desc=f"{tracker_name} on {dataset.name}",
                        disable=not progress)
     try:
         if workers <= 1:
-            _worker_init(spec, 0)
+            _worker_init(spec, threads or 0)
             for seq in todo:
                 bar.update(1)  # the init frame
                 _, n, sec = _run_task(seq, dataset.supervised, result_path(results, dataset, tracker_name, seq),
@@ -225,14 +283,19 @@ def evaluate(dataset: Dataset, spec: TrackerSpec, tracker_name: str, results: Pa
         else:
             import multiprocessing as mp
 
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                     initargs=(spec, 1)) as pool:
+            pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker_init,
+                                       initargs=(spec, threads or 1))
+            try:
                 futures = [pool.submit(_run_task, seq, dataset.supervised,
                                        result_path(results, dataset, tracker_name, seq)) for seq in todo]
                 for fut in as_completed(futures):
                     _, n, sec = fut.result()
                     frames, seconds = frames + n, seconds + sec
                     bar.update(n)
+            except BaseException:  # Ctrl-C (also a second one), SIGTERM, a failed sequence: no worker left behind
+                _stop_pool(pool)
+                raise
+            pool.shutdown()
     finally:
         bar.close()
     return RunSummary(len(todo), skipped, frames, seconds, time.perf_counter() - t_start, out_dir)

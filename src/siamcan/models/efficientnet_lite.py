@@ -54,6 +54,7 @@ class EfficientNetLite0(nn.Module):
 
     bn_pairs = (("_conv_stem", "_bn0"),)
     out_channels = (40, 80, 112)
+    stride = 8
     last_block = 10
     level_blocks = (4, 7, 10)
     dilate_from = 5  # blocks >= this index run at stride 8 instead of 16

@@ -151,11 +151,10 @@ class BANHead(nn.Module):
         return self.outputs(*self.correlations(kernels, xf))
 
 
-def feature_size(backbone_cls: type[nn.Module], crop: int) -> int:
-    """Side of the backbone's feature map for a ``crop``-pixel input (shape inference on the meta device)."""
-    with torch.device("meta"):
-        out = backbone_cls()(torch.empty(1, 3, crop, crop))
-    return int(out[-1].shape[-1])
+def feature_size(backbone: nn.Module, crop: int) -> int:
+    """Side of the backbone's feature map for a ``crop``-pixel input: its strided convs are 'same'-padded
+    (padding k // 2), so each halves the side rounding up, ``ceil(crop / stride)`` (127 -> 8, 255 -> 16)."""
+    return -(-crop // backbone.stride)
 
 
 class SiamCANNano(nn.Module):
@@ -174,7 +173,7 @@ class SiamCANNano(nn.Module):
         backbone_cls = NANO_BACKBONES[cfg.backbone]
         self.backbone = backbone_cls()
         ch = cfg.channels
-        zs = feature_size(backbone_cls, geometry.exemplar_size)
+        zs = feature_size(self.backbone, geometry.exemplar_size)
         if cfg.template_crop > zs or (cfg.template_crop - 2) % 2:
             raise SiamcanError(f"model.template_crop must be even and at most the {zs}x{zs} template features, got "
                                f"{cfg.template_crop}")

@@ -45,6 +45,7 @@ class ResNet50(nn.Module):
 
     bn_pairs = (("conv1", "bn1"),)
     out_channels = (512, 1024, 2048)
+    stride = 8
     unused_weight_prefixes = ("fc.",)
 
     def __init__(self):

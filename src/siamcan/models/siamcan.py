@@ -62,7 +62,11 @@ class SiamCAN(nn.Module):
     # ------------------------------------------------------------------ template side
     def template(self, z: torch.Tensor) -> TemplateState:
         """Template-only work: per level (cls kernel, loc kernel[, channel weights])."""
-        feats = [center_crop(neck(f), self.cfg.template_crop) for neck, f in zip(self.neck, self.backbone(z))]
+        feats = [neck(f) for neck, f in zip(self.neck, self.backbone(z))]
+        if feats[0].shape[-1] < self.cfg.template_crop:
+            raise SiamcanError(f"the template crop gives {feats[0].shape[-1]}x{feats[0].shape[-1]} features, fewer "
+                               f"than model.template_crop ({self.cfg.template_crop}): tracker.exemplar_size is too small")
+        feats = [center_crop(f, self.cfg.template_crop) for f in feats]
         state: list[torch.Tensor] = []
         for i, zf in enumerate(feats):
             state.append(self.cls[i].template(zf))
@@ -129,3 +133,44 @@ def build_model(cfg, geometry=None) -> nn.Module:
 
         return SiamCANNano(cfg, geometry)
     return SiamCAN(cfg)
+
+
+def network_score_size(model: nn.Module, exemplar_size: int, instance_size: int) -> int:
+    """The side of the score map ``model`` gives for these crop sizes (one run on zero crops, eval mode, no grad:
+    the spatial sizes depend on the architecture only). A crop too small for the network is a one-line error."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            p = next(model.parameters())
+            z = torch.zeros(1, 3, exemplar_size, exemplar_size, dtype=p.dtype, device=p.device)
+            x = torch.zeros(1, 3, instance_size, instance_size, dtype=p.dtype, device=p.device)
+            cls = model.track(x, model.template(z))[0]
+    except (RuntimeError, ValueError, SiamcanError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise SiamcanError(f"the network cannot take {exemplar_size} / {instance_size} px crops (tracker.exemplar_size "
+                           f"/ instance_size too small for it): {first}") from None
+    finally:
+        model.train(was)
+    return int(cls.shape[-1])
+
+
+def check_tracker_fits(cfg, model: nn.Module | None = None, trackers=None) -> None:
+    """Every tracker section of ``cfg`` (``tracker``, ``benchmarks.*``; or the given ``{where: TrackerConfig}``) must
+    fit the network: the backbone's output stride, and the score-map size it gives for the crop sizes (measured on
+    ``model``, built from ``cfg`` when not given). One-line errors naming the key."""
+    stride = getattr(BACKBONES[cfg.model.backbone], "stride", None)
+    sizes: dict[tuple[int, int], int] = {}
+    for where, t in (trackers or cfg.tracker_configs()).items():
+        if stride is not None and t.stride != stride:
+            raise SiamcanError(f"config key '{where}.stride' is {t.stride} but the {cfg.model.backbone} backbone has "
+                               f"output stride {stride}; set stride: {stride}")
+        key = (t.exemplar_size, t.instance_size)
+        if key not in sizes:
+            model = model if model is not None else build_model(cfg)
+            sizes[key] = network_score_size(model, *key)
+        want = sizes[key]
+        if t.score_size != want:
+            raise SiamcanError(f"config key '{where}.score_size' is {t.score_size} but the network gives {want}x{want} "
+                               f"maps for exemplar_size {t.exemplar_size} / instance_size {t.instance_size}; set "
+                               f"score_size: {want}")

@@ -176,7 +176,10 @@ def save_model(model: nn.Module, path: str | os.PathLike, config: dict | None = 
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
     os.close(fd)
     try:
+        from ..fileio import file_mode
+
         save_file(sd, tmp, metadata=meta)
+        os.chmod(tmp, file_mode())  # mkstemp and safetensors create 0600: give the umask's usual permissions
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):

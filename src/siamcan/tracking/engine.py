@@ -15,12 +15,21 @@ from ..models.siamcan import SiamCAN
 
 
 def pick_device(device: str | None = None) -> torch.device:
+    from ..errors import SiamcanError
+
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        from ..errors import SiamcanError
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise SiamcanError(f"unknown --device '{device}' (cpu, cuda, cuda:N or auto)")
+    if dev.type == "cuda" and not torch.cuda.is_available():
         raise SiamcanError(f"device '{device}' requested but CUDA is not available")
-    return torch.device(device)
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise SiamcanError(f"device '{device}' requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return dev
 
 
 def cuda_flags(device: torch.device, benchmark: bool = False, tf32: bool = False):

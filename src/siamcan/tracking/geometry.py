@@ -26,6 +26,9 @@ def context_size(w: float, h: float, context_amount: float = 0.5) -> float:
     return math.sqrt((w + p) * (h + p))
 
 
+MAX_CROP_TO_FRAME = 16  # the tracker's crops stay below ~9x the frame side (init box at most 2x the frame)
+
+
 def crop_patch(img: np.ndarray, center, out_size: int, crop_size: int, pad_value) -> np.ndarray:
     """Square crop of side ``crop_size`` centred at ``center``, padded with ``pad_value``, resized to ``out_size``.
 
@@ -36,6 +39,10 @@ def crop_patch(img: np.ndarray, center, out_size: int, crop_size: int, pad_value
     if sz < 1:
         raise ValueError(f"crop size must be >= 1, got {crop_size}")
     ih, iw = img.shape[:2]
+    if sz > MAX_CROP_TO_FRAME * max(iw, ih, out_size):  # never allocate a padded patch of many GiB
+        from ..errors import SiamcanError
+
+        raise SiamcanError(f"a {sz} px crop from a {iw}x{ih} frame is too large: the box is far larger than the frame")
     c = (sz + 1) / 2
     xmin = int(math.floor(center[0] - c + 0.5))
     ymin = int(math.floor(center[1] - c + 0.5))

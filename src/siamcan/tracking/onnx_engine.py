@@ -71,9 +71,7 @@ class OnnxEngine:
         self.t_in = self.t_sess.get_inputs()[0].name
         self.x_in = [i.name for i in self.x_sess.get_inputs()]
         self.out = [o.name for o in self.x_sess.get_outputs()][:2]
-        expected = (self.meta.get("track") or {}).get("state_shapes")
-        if expected is not None and len(expected) != len(self.x_in) - 1:
-            raise SiamcanError(f"the ONNX files in {where} do not match their siamcan.json (template/track swapped?)")
+        self._check_signature(where)
 
     @classmethod
     def from_model(cls, model, cfg, threads: int | None = None) -> "OnnxEngine":
@@ -82,6 +80,36 @@ class OnnxEngine:
 
         meta, graphs = export_onnx(model, cfg, check=False)
         return cls(graphs=graphs, meta=meta, threads=threads, fuse_bn=True)
+
+    def _check_signature(self, d: str) -> None:
+        """The two files must be the template / per-frame networks of one ``siamcan export``: a folder of other
+        ONNX models, or the two files swapped, is a one-line error here instead of an ONNX Runtime error later."""
+        t_ins, t_outs = self.t_sess.get_inputs(), self.t_sess.get_outputs()
+        x_ins, x_outs = self.x_sess.get_inputs(), self.x_sess.get_outputs()
+        problem = None
+        if len(t_ins) != 1 or len(t_ins[0].shape) != 4:
+            problem = f"template.onnx takes {len(t_ins)} input(s), expected one image (1,3,H,W)"
+        elif len(x_ins) != 1 + len(t_outs) or len(x_ins[0].shape) != 4 or len(x_outs) < 2:
+            problem = (f"track.onnx takes {len(x_ins)} input(s) and gives {len(x_outs)} output(s); expected the "
+                       f"search image plus the {len(t_outs)} template state(s) of template.onnx, and cls, loc")
+        else:
+            for a, b in zip(t_outs, x_ins[1:]):
+                if list(a.shape) != list(b.shape):
+                    problem = f"template.onnx gives state {a.name} {a.shape} but track.onnx expects {b.shape}"
+                    break
+        if problem:
+            raise SiamcanError(f"{d} does not hold a siamcan export (template.onnx + track.onnx of one model; "
+                               f"are they swapped?): {problem}")
+        z, x = t_ins[0].shape[-1], x_ins[0].shape[-1]
+        self.sizes = (z if isinstance(z, int) else None, x if isinstance(x, int) else None)
+
+    def check_tracker(self, exemplar_size: int, instance_size: int) -> None:
+        """The tracker's crop sizes must be the exported ones (static shapes)."""
+        z, x = self.sizes
+        if (z and z != exemplar_size) or (x and x != instance_size):
+            raise SiamcanError(f"the ONNX files take {z}/{x} px crops but the tracker config has exemplar_size "
+                               f"{exemplar_size} / instance_size {instance_size}: export with that config or use "
+                               "its model name (--model)")
 
     @staticmethod
     def _blob(crop: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ from ..errors import SiamcanError
 from ..fileio import image_files
 
 
+MAX_CAMERA_INDEX = 9999  # OpenCV adds backend ids (CAP_V4L2 = 200, ...) to small indices; a C int overflows above 2**31
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt")
 
 
@@ -88,6 +89,9 @@ class FrameSource:
     def _open_stream(self) -> None:
         s = self.name
         what = f"camera {s}" if s.isdigit() else f"stream {s}"
+        if s.isdigit() and int(s) > MAX_CAMERA_INDEX:
+            raise SiamcanError(f"camera index {s} is too large (cameras are numbered 0, 1, ...; at most "
+                               f"{MAX_CAMERA_INDEX})")
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error below says it in one line
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 import time
 from typing import Iterator, NamedTuple
 
@@ -23,6 +24,9 @@ def softmax_fg(cls: np.ndarray) -> np.ndarray:
     return e[1] / e.sum(axis=0)
 
 
+MAX_BOX_TO_FRAME = 2.0  # an init box may stick out of the frame, but not be more than twice its size
+
+
 def check_box(box, frame_shape) -> tuple[float, float, float, float]:
     """Validate an [x, y, w, h] init box against a frame; raise SiamcanError naming the problem."""
     try:
@@ -39,6 +43,9 @@ def check_box(box, frame_shape) -> tuple[float, float, float, float]:
     ih, iw = frame_shape[:2]
     if x + w <= 0 or y + h <= 0 or x >= iw or y >= ih:
         raise SiamcanError(f"init box {x:g},{y:g},{w:g},{h:g} lies outside the {iw}x{ih} frame")
+    if w > MAX_BOX_TO_FRAME * iw or h > MAX_BOX_TO_FRAME * ih:  # its context crop would not fit in memory
+        raise SiamcanError(f"init box {x:g},{y:g},{w:g},{h:g} is much larger than the {iw}x{ih} frame (width and "
+                           f"height may be at most {MAX_BOX_TO_FRAME:g}x the frame's)")
     return x, y, w, h
 
 
@@ -106,7 +113,8 @@ class SiamCANTracker:
         frames = FrameSource(str(source) if isinstance(source, int) else source) if is_source else source
         try:
             prev = None
-            for i, frame in enumerate(itertools.islice(frames, max_frames)):
+            limit = None if max_frames is None else min(max_frames, sys.maxsize)  # islice takes at most maxsize
+            for i, frame in enumerate(itertools.islice(frames, limit)):
                 if i == 0:
                     if frame is None:
                         name = f" ({frames.frame_name(0)})" if isinstance(frames, FrameSource) else ""
@@ -138,10 +146,10 @@ class SiamCANTracker:
         frame = check_frame(frame)
         x, scale_z = self.search_crop(frame)
         cls, loc = self.engine.track(x, self.state)
-        s = self.cfg.score_size
-        if cls.shape[-2:] != (s, s) or loc.shape[-2:] != (s, s):
-            raise SiamcanError(f"the model gives a {cls.shape[-2]}x{cls.shape[-1]} score map but the tracker config "
-                               f"expects {s}x{s} (tracker.score_size / stride / instance_size do not fit this model)")
+        n = self.cfg.score_size
+        if np.shape(cls)[-2:] != (n, n) or np.shape(loc)[-2:] != (n, n):
+            raise SiamcanError(f"the network gives {np.shape(cls)[-1]}x{np.shape(cls)[-2]} score maps but "
+                               f"tracker.score_size is {n}: the tracker sizes do not fit this model")
         return self.postprocess(cls, loc, scale_z, frame.shape)
 
     # ------------------------------------------------------------- internals

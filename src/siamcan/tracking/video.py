@@ -1,7 +1,18 @@
-"""Writing annotated videos (mp4 via OpenCV, or GIF via Pillow)."""
+"""Writing annotated videos: H.264 MP4 through PyAV, streamed GIF through Pillow, anything else through OpenCV.
+
+* ``.mp4`` / ``.m4v`` / ``.mov`` / ``.mkv``: H.264 (libx264), yuv420p, ``+faststart`` - what browsers and players
+  play. OpenCV's own MP4 writer only has MPEG-4 Part 2 (``mp4v``) in the pip wheels, which browsers do not play;
+  PyAV's wheels bundle FFmpeg with libx264, so ``pip install`` is all it takes (no system FFmpeg).
+* ``.gif``: written frame by frame (memory stays flat however long the video is), at most ``GIF_MAX_SIDE`` px, 61
+  colours per frame from the image plus three reserved for the boxes, so the box colours are exact in every frame.
+* other extensions (``.avi``, ...): OpenCV's writer (mp4v), as before.
+
+Colours: tracker green, ground truth orange (demo), a carried box (undecodable frame) red.
+"""
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -9,8 +20,15 @@ import numpy as np
 
 from ..errors import SiamcanError
 
+TRACK_COLOR = (0, 255, 0)  # BGR: green
+GT_COLOR = (0, 140, 255)  # BGR: orange
+CARRIED_COLOR = (0, 0, 255)  # BGR: red
+GIF_MAX_SIDE = 320
+H264_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+_GIF_COLORS = 61  # image colours per GIF frame; palette entries 61, 62, 63 are the box colours
 
-def draw_box(frame: np.ndarray, box, color=(0, 255, 0), thickness: int = 2, label: str | None = None) -> np.ndarray:
+
+def draw_box(frame: np.ndarray, box, color=TRACK_COLOR, thickness: int = 2, label: str | None = None) -> np.ndarray:
     x, y, w, h = (float(v) for v in box)
     out = frame.copy()
     cv2.rectangle(out, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))), color, thickness)
@@ -19,11 +37,14 @@ def draw_box(frame: np.ndarray, box, color=(0, 255, 0), thickness: int = 2, labe
     return out
 
 
-GIF_MAX_SIDE = 320
+def _boxes(box, carried: bool, gt) -> list[tuple[list[float], tuple[int, int, int]]]:
+    """What to draw, bottom first: the ground truth (if any), then the tracker's box."""
+    out = [] if gt is None else [([float(v) for v in gt], GT_COLOR)]
+    return out + [([float(v) for v in box], CARRIED_COLOR if carried else TRACK_COLOR)]
 
 
 class VideoWriter:
-    """Annotated output video; ``.gif`` goes through Pillow, anything else through OpenCV (mp4v).
+    """Annotated output video, by extension (see the module docstring).
 
     Written atomically: frames go to a hidden temp file beside the target, renamed into place by :meth:`close`;
     :meth:`abort` (an interrupted or failed run) removes it, so the video is complete or absent.
@@ -35,37 +56,37 @@ class VideoWriter:
             raise SiamcanError(f"--save-video {self.path} is a folder, expected a file name like out.mp4")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
-        self.fps = fps
-        self.gif = self.path.suffix.lower() == ".gif"
-        self.frames: list = []
-        self.writer = None
+        self.fps = fps if fps and 0 < fps < 1000 else 30.0
+        suffix = self.path.suffix.lower()
+        self.gif = suffix == ".gif"
+        self.h264 = H264_SUFFIXES.get(suffix)
+        self.writer = None  # cv2.VideoWriter, _H264Writer or _GifWriter, opened at the first frame
+        self.frames_written = 0
 
     def write(self, frame: np.ndarray, box, carried: bool = False, gt=None) -> None:
-        img = frame
-        if gt is not None:
-            img = draw_box(img, gt, (255, 128, 0), 1)
-        img = draw_box(img, box, (0, 0, 255) if carried else (0, 255, 0))
-        if self.gif:  # GIFs are for looking at: at most GIF_MAX_SIDE px, 64-colour palette, a few MB
-            from PIL import Image
-            scale = GIF_MAX_SIDE / max(img.shape[:2])
-            if scale < 1:
-                img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-            self.frames.append(Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)).quantize(64))
+        if self.gif:
+            if self.writer is None:
+                self.writer = _GifWriter(self.tmp, self.fps)
+            self.writer.write(frame, _boxes(box, carried, gt))
+            self.frames_written += 1
             return
+        img = frame
+        for b, color in _boxes(box, carried, gt):
+            img = draw_box(img, b, color)
         if self.writer is None:
             h, w = img.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self.writer.isOpened():
-                self.abort()
-                raise SiamcanError(f"cannot open {self.path} for writing a video (use .mp4, .avi or .gif)")
+            if self.h264:
+                self.writer = _H264Writer(self.tmp, self.fps, self.h264)
+            else:
+                self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+                if not self.writer.isOpened():
+                    self.abort()
+                    raise SiamcanError(f"cannot open {self.path} for writing a video (use .mp4, .avi or .gif)")
         self.writer.write(img)
+        self.frames_written += 1
 
     def close(self) -> None:
         """Finish the video and move it into place."""
-        if self.gif and self.frames:
-            self.frames[0].save(self.tmp, format="GIF", save_all=True, append_images=self.frames[1:],
-                                duration=int(1000 / self.fps), loop=0)
-            self.frames = []
         if self.writer is not None:
             self.writer.release()
             self.writer = None
@@ -74,9 +95,138 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Drop a partly written video (nothing is left at the target path)."""
-        self.frames = []
         if self.writer is not None:
-            self.writer.release()
+            try:
+                self.writer.release()
+            except Exception:  # an encoder that failed mid-way: the file goes anyway
+                pass
             self.writer = None
         if self.tmp.exists():
             self.tmp.unlink()
+
+
+def h264_encoder() -> str:
+    """The H.264 encoder of this PyAV build (``libx264`` in the PyPI wheels)."""
+    try:
+        import av
+    except ImportError:
+        raise SiamcanError("writing H.264 video needs PyAV: pip install av (or save a .gif / .avi)") from None
+    for name in ("libx264", "libopenh264", "h264"):
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:  # not in this build
+            continue
+    raise SiamcanError("this PyAV build has no H.264 encoder: install the PyPI wheel (pip install av), or save "
+                       "a .gif / .avi")
+
+
+class _H264Writer:
+    """Frames (BGR uint8, one size) -> H.264 yuv420p in an MP4/MOV/MKV container, through PyAV."""
+
+    def __init__(self, path: Path, fps: float, fmt: str):
+        import av
+
+        encoder = h264_encoder()
+        options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        try:
+            self.container = av.open(str(path), "w", format=fmt, options=options)
+        except Exception as e:  # an unwritable place
+            raise SiamcanError(f"cannot open {path} for writing a video: {e}") from None
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self.encoder = encoder
+        self.stream = None
+        self.size = None
+        self.index = 0
+
+    def _open_stream(self, w: int, h: int) -> None:
+        import torch
+
+        self.stream = self.container.add_stream(self.encoder, rate=self.rate)
+        self.stream.width, self.stream.height = w, h
+        self.stream.pix_fmt = "yuv420p"
+        if self.encoder == "libx264":
+            self.stream.options = {"preset": "veryfast", "crf": "20"}
+        self.stream.codec_context.thread_count = torch.get_num_threads()  # --threads: no more than tracking uses
+        self.size = (w, h)
+
+    def write(self, img: np.ndarray) -> None:
+        import av
+
+        h, w = img.shape[:2]
+        if h % 2 or w % 2:  # yuv420p needs even sides: repeat the last row / column
+            img = cv2.copyMakeBorder(img, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+            h, w = img.shape[:2]
+        if self.stream is None:
+            self._open_stream(w, h)
+        elif (w, h) != self.size:
+            raise SiamcanError(f"video frames change size ({self.size[0]}x{self.size[1]} -> {w}x{h})")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
+        frame.pts = self.index
+        frame.time_base = 1 / self.rate
+        self.index += 1
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def release(self) -> None:
+        try:
+            if self.stream is not None:
+                for packet in self.stream.encode(None):  # flush the encoder
+                    self.container.mux(packet)
+        finally:
+            self.container.close()
+
+
+class _GifWriter:
+    """An animated GIF written frame by frame (Pillow's ``save_all`` keeps every frame in memory until the end)."""
+
+    def __init__(self, path: Path, fps: float):
+        self.file = open(path, "wb")
+        self.duration = max(20, int(round(1000 / fps)))
+        self.started = False
+
+    def write(self, frame: np.ndarray, boxes: list) -> None:
+        from PIL import GifImagePlugin
+
+        im = gif_frame(frame, boxes)
+        if not self.started:
+            header, _ = GifImagePlugin.getheader(im, info={"loop": 0, "duration": self.duration})
+            self.file.write(b"".join(header))
+            self.started = True
+        for chunk in GifImagePlugin.getdata(im, duration=self.duration, include_color_table=True):
+            self.file.write(chunk)
+
+    def release(self) -> None:
+        try:
+            if self.started:
+                self.file.write(b";")  # GIF trailer
+        finally:
+            self.file.close()
+
+
+def gif_frame(frame: np.ndarray, boxes: list):
+    """One GIF frame as a palette image: the frame scaled to at most ``GIF_MAX_SIDE`` px and reduced to 61 colours,
+    the boxes drawn 2 px wide in three reserved palette entries (so an orange box stays orange)."""
+    from PIL import Image
+
+    scale = min(1.0, GIF_MAX_SIDE / max(frame.shape[:2]))
+    img = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame
+    labels = np.zeros(img.shape[:2], np.uint8)
+    colors: list[tuple[int, int, int]] = []
+    for b, color in boxes:
+        if color not in colors:
+            colors.append(color)
+        x, y, w, h = (v * scale for v in b)
+        cv2.rectangle(labels, (int(round(x)), int(round(y))), (int(round(x + w)), int(round(y + h))),
+                      colors.index(color) + 1, 2)
+    rgb = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    pal_img = rgb.quantize(_GIF_COLORS, method=Image.Quantize.FASTOCTREE)  # median cut: 14 ms a frame, this 0.7
+    palette = (pal_img.getpalette() or [])[:3 * _GIF_COLORS]
+    palette += [0] * (3 * _GIF_COLORS - len(palette))
+    idx = np.array(pal_img, dtype=np.uint8)
+    for i, (bl, gr, rd) in enumerate(colors[:256 - _GIF_COLORS]):
+        palette += [rd, gr, bl]
+        idx[labels == i + 1] = _GIF_COLORS + i
+    out = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
+    out.putpalette(palette)
+    return out

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import SiamcanError
+from ..fileio import dir_mode
 from ..models.weights import load_model_weights, save_model
 
 _NAME = re.compile(r"^epoch-(\d+)$")
@@ -35,6 +36,7 @@ def save_checkpoint(output: Path, epoch: int, model: nn.Module, state: dict[str,
     final = root / f"epoch-{epoch:03d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".epoch-{epoch:03d}-"))
     try:
+        os.chmod(tmp, dir_mode())  # mkdtemp creates 0700: the checkpoint folder gets the umask's usual mode
         save_model(model, tmp / "model.safetensors", config=config, extra={"epoch": str(epoch)})
         torch.save(state, tmp / "state.pt")
         if final.exists():

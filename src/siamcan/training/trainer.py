@@ -35,7 +35,7 @@ from ..data.labels import LABEL_TYPES
 from ..data.pairs import PairDataset, pair_loader
 from ..errors import SiamcanError
 from ..geometry import CropGeometry
-from ..models import build_model, load_backbone_weights, load_model_weights, save_model
+from ..models import build_model, check_tracker_fits, load_backbone_weights, load_model_weights, save_model
 from .checkpoint import checkpoint_epoch, list_checkpoints, load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean, barrier, init_distributed, shutdown
 from .losses import REG_LOSSES, siamcan_loss
@@ -265,40 +265,55 @@ def _load_initial(model: nn.Module, cfg: Config) -> None:
 
 
 def train(cfg: Config, output: str | Path, resume: bool = False, device: str | None = None,
-          workers: int | None = None, progress: bool = True, stop_after_steps: int | None = None) -> dict[str, Any]:
-    """Train ``cfg`` into ``output``; returns a summary dict (rank 0; other ranks get a partial one)."""
+          workers: int | None = None, progress: bool = True, stop_after_steps: int | None = None,
+          threads: int | None = None) -> dict[str, Any]:
+    """Train ``cfg`` into ``output``; returns a summary dict (rank 0; other ranks get a partial one). ``threads``:
+    torch threads per process on CPU (default: see ``_cpu_threads``)."""
     check_config(cfg)
     t = cfg.train
     output = Path(output)
     info, dev = init_distributed(device)
     workers = t.num_workers if workers is None else workers
     if dev.type == "cpu":
-        _cpu_threads(workers, int(os.environ.get("LOCAL_WORLD_SIZE", info.world)))
+        _cpu_threads(workers, int(os.environ.get("LOCAL_WORLD_SIZE", info.world)), threads)
     try:
         return _train(cfg, t, output, resume, dev, info, workers, progress, stop_after_steps)
     finally:
         shutdown(info)
 
 
-def _cpu_threads(workers: int, ranks_per_node: int) -> None:
-    """Give the math threads only the cores the data workers and the other ranks leave free.
+def _cpu_threads(workers: int, ranks_per_node: int, threads: int | None = None) -> None:
+    """Give the math threads only the cores the data workers and the other ranks leave free, and at most the
+    physical cores minus one (``siamcan.threads.default_threads``); ``threads`` overrides both.
 
-    On a small CPU, OpenMP threads that share cores with DataLoader workers (or other ranks) wait on each other at
-    every parallel region: measured on 2 cores, one worker made the backward pass 8x slower with 2 math threads.
+    On a small CPU, OpenMP threads that share cores with DataLoader workers (or other ranks, or another job) wait
+    on each other at every parallel region: measured on 2 cores, one worker made the backward pass 8x slower with 2
+    math threads, and a busy loop on one core made a training step 17x slower (``bench_threads.py --train``).
     """
+    from ..threads import default_threads
 
+    if threads:
+        torch.set_num_threads(threads)
+        return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     per_rank = max(1, cores // max(1, min(ranks_per_node, cores)))
-    torch.set_num_threads(max(1, per_rank - workers))
+    torch.set_num_threads(max(1, min(per_rank - workers, default_threads())))
 
 
 def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo, workers: int, progress: bool,
            stop_after_steps: int | None) -> dict[str, Any]:
     from ..progress import progress_bar
 
+    from .resume import check_logs, clean_stale_files
+
     cfg_dict = config_to_dict(cfg)
+    if info.main and output.is_dir():
+        clean_stale_files(output)  # what a killed run left half-written
+        if resume:
+            check_logs(output)
     torch.manual_seed(t.seed)
     model = build_model(cfg)
+    check_tracker_fits(cfg, model)  # the labels' grid is the tracker's: it must be the network's map
     ckpts = list_checkpoints(output) if resume else []
     if resume and not ckpts and info.main:
         log.warning("--resume: no checkpoint in %s, starting from scratch", output)

@@ -1,0 +1,40 @@
+"""CPU threads of the tracking commands (``track``, ``eval``, ``tune``; ``train`` has its own rule).
+
+On a CPU shared with another job, OpenMP threads that wait for each other at every parallel op collapse: measured
+on this project's 2-core machine with a busy loop on one core, siamcan-lite's fast path ran at 2.4 frames/s with 2
+torch threads and 10.6 with 1 (``benchmarks/bench_threads.py``; README, Speed). The default therefore leaves one
+physical core free: ``physical cores - 1``, at least 1 (1 on 2 cores). ``--threads N`` overrides it.
+"""
+from __future__ import annotations
+
+from .errors import SiamcanError
+
+MAX_THREADS = 1024
+
+
+def default_threads() -> int:
+    """Physical cores available to this process minus one, at least 1."""
+    from .tracking.fast import physical_cores
+
+    return max(1, physical_cores() - 1)
+
+
+def check_threads(n: int | None, option: str = "--threads") -> int | None:
+    """``n`` if it is a sensible thread count (or None), else a one-line error."""
+    if n is not None and not 1 <= n <= MAX_THREADS:
+        raise SiamcanError(f"{option} must be between 1 and {MAX_THREADS}, got {n}")
+    return n
+
+
+def set_threads(n: int | None = None, opencv: bool = True) -> int:
+    """Use ``n`` (default: :func:`default_threads`) torch intra-op threads in this process, and as many OpenCV
+    threads (crops, NanoTrack); the ONNX backend follows torch's count. Returns the count."""
+    import torch
+
+    n = check_threads(n) or default_threads()
+    torch.set_num_threads(n)
+    if opencv:
+        import cv2
+
+        cv2.setNumThreads(n)
+    return n

@@ -16,11 +16,22 @@ from siamcan.cli.main import main as cli_main
 from siamcan.config import Config, DatasetConfig, ModelConfig, TrainConfig, config_to_dict, load_config
 from siamcan.models import build_model
 from siamcan.models.weights import read_state_dict
-from siamcan.training.trainer import (TrainingInterrupted, build_optimizer, check_config, read_log, set_train_mode,
+from siamcan.training.trainer import (build_optimizer, check_config, read_log, set_train_mode,
                                       set_trainable, train)
 
 REPO = Path(__file__).resolve().parents[1]
 LAST = ("_blocks.10._project_conv.",)  # cheap to unfreeze: no backward through dilated convs
+
+
+class Killed(RuntimeError):
+    """What the tests raise from ``train(on_step=...)`` to stop a run mid-epoch, as a kill would."""
+
+
+def kill_after(steps: int):
+    def on_step(n: int) -> None:
+        if n >= steps:
+            raise Killed(f"stopped after {n} steps")
+    return on_step
 
 
 def tiny_config(root: Path, **train) -> Config:
@@ -67,8 +78,8 @@ def test_resume_after_interrupted_epoch_reproduces_run(otb_train_data, tmp_path)
     full = tmp_path / "full"
     train(cfg, full, progress=False)
     part = tmp_path / "part"
-    with pytest.raises(TrainingInterrupted):
-        train(cfg, part, progress=False, stop_after_steps=3)  # killed in epoch 1 (2 steps per epoch)
+    with pytest.raises(Killed):
+        train(cfg, part, progress=False, on_step=kill_after(3))  # killed in epoch 1 (2 steps per epoch)
     assert [p.name for p in (part / "checkpoints").iterdir()] == ["epoch-000"]
     train(cfg, part, resume=True, progress=False)
     a, b = _losses(full), _losses(part)

@@ -12,9 +12,9 @@ import yaml
 from siamcan.cli.main import main
 from siamcan.config import config_to_dict, load_config
 from siamcan.training.resume import clean_stale_files
-from siamcan.training.trainer import TrainingInterrupted, read_log, train
+from siamcan.training.trainer import read_log, train
 
-from test_train_loop import tiny_config
+from test_train_loop import Killed, kill_after, tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,8 +30,8 @@ def killed_run(otb_train_data, tmp_path):
     cfg_file = _yaml(tiny_config(otb_train_data, epochs=5), tmp_path / "cfg.yaml")
     out = tmp_path / "run"
     run_cfg = tiny_config(otb_train_data, epochs=2)  # = the config file + --epochs 2
-    with pytest.raises(TrainingInterrupted):
-        train(run_cfg, out, progress=False, stop_after_steps=3)  # 2 steps an epoch: killed in epoch 2
+    with pytest.raises(Killed):
+        train(run_cfg, out, progress=False, on_step=kill_after(3))  # 2 steps an epoch: killed in epoch 2
     assert load_config(out / "config.yaml").train.epochs == 2
     return cfg_file, out
 

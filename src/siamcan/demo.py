@@ -8,7 +8,6 @@ ground-truth box of every frame is known exactly.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Iterator
 
 import cv2
@@ -97,16 +96,3 @@ def iter_clip(num_frames: int = 120) -> Iterator[tuple[np.ndarray, list[float]]]
         mm = m[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
         frame[fy0:fy1, fx0:fx1] = np.clip(region * (1 - mm) + pp * mm, 0, 255).astype(np.uint8)
         yield frame, [float(fx0), float(fy0), float(fx1 - fx0), float(fy1 - fy0)]
-
-
-def write_clip(folder: str | Path, num_frames: int = 120) -> Path:
-    """Write the clip as an OTB-layout sequence: ``folder/img/0001.jpg ...`` + ``groundtruth_rect.txt``."""
-    from .fileio import write_boxes
-
-    folder = Path(folder)
-    (folder / "img").mkdir(parents=True, exist_ok=True)
-    frames, boxes = generate_clip(num_frames)
-    for i, f in enumerate(frames, 1):
-        cv2.imwrite(str(folder / "img" / f"{i:04d}.jpg"), f, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    write_boxes(folder / "groundtruth_rect.txt", boxes, decimals=2)
-    return folder

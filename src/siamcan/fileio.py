@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import tempfile
@@ -137,10 +136,6 @@ def read_boxes(path: str | os.PathLike, ncols: int | None = 4) -> np.ndarray:
     if ncols is None:
         return np.array(rows, dtype=object) if len({len(r) for r in rows}) > 1 else np.array(rows, dtype=float)
     return np.array(rows, dtype=float).reshape(-1, ncols)
-
-
-def finite_box(box: Sequence[float]) -> bool:
-    return all(math.isfinite(float(v)) for v in box)
 
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})

@@ -54,10 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no progress bars in any command (the same as TQDM_DISABLE=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, help_text in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"siamcan.cli.{name}")
-        except ImportError:
-            continue
+        mod = importlib.import_module(f"siamcan.cli.{name}")  # a broken command module fails loudly, never vanishes
         p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsFormatter)
         mod.add_parser(p)
         if "--no-progress" not in p._option_string_actions:  # also accepted after the command name

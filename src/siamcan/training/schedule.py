@@ -26,7 +26,3 @@ def lr_at(epoch: int, epochs: int, base_lr: float, end_lr: float, warmup_epochs:
 def lr_for(cfg: TrainConfig, epoch: int) -> float:
     """Base learning rate of ``epoch`` for a training config."""
     return lr_at(epoch, cfg.epochs, cfg.base_lr, cfg.end_lr, cfg.warmup_epochs, cfg.warmup_start_lr)
-
-
-def lr_table(cfg: TrainConfig) -> list[float]:
-    return [lr_for(cfg, e) for e in range(cfg.epochs)]

@@ -22,7 +22,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 import yaml
@@ -45,10 +45,6 @@ log = logging.getLogger(__name__)
 
 LOG_FIELDS = ["epoch", "step", "loss", "cls", "reg", "kd", "lr", "pairs_per_s"]
 VAL_FIELDS = ["epoch", "step", "val_loss", "val_cls", "val_reg", "val_kd"]
-
-
-class TrainingInterrupted(RuntimeError):
-    """Raised by the ``stop_after_steps`` test hook to simulate a killed run."""
 
 
 # ----------------------------------------------------------------------------------------------- checks
@@ -265,10 +261,11 @@ def _load_initial(model: nn.Module, cfg: Config) -> None:
 
 
 def train(cfg: Config, output: str | Path, resume: bool = False, device: str | None = None,
-          workers: int | None = None, progress: bool = True, stop_after_steps: int | None = None,
+          workers: int | None = None, progress: bool = True, on_step: Callable[[int], None] | None = None,
           threads: int | None = None) -> dict[str, Any]:
     """Train ``cfg`` into ``output``; returns a summary dict (rank 0; other ranks get a partial one). ``threads``:
-    torch threads per process on CPU (default: see ``_cpu_threads``)."""
+    torch threads per process on CPU (default: see ``_cpu_threads``). ``on_step(n)`` is called after the n-th
+    optimizer step of this call (progress reporting; an exception raised there stops the run like Ctrl-C)."""
     check_config(cfg)
     t = cfg.train
     output = Path(output)
@@ -277,7 +274,7 @@ def train(cfg: Config, output: str | Path, resume: bool = False, device: str | N
     if dev.type == "cpu":
         _cpu_threads(workers, int(os.environ.get("LOCAL_WORLD_SIZE", info.world)), threads)
     try:
-        return _train(cfg, t, output, resume, dev, info, workers, progress, stop_after_steps)
+        return _Run(cfg, output, resume, dev, info, workers, progress, on_step).run()
     finally:
         shutdown(info)
 
@@ -300,196 +297,268 @@ def _cpu_threads(workers: int, ranks_per_node: int, threads: int | None = None) 
     torch.set_num_threads(max(1, min(per_rank - workers, default_threads())))
 
 
-def _train(cfg, t, output: Path, resume: bool, dev: torch.device, info: DistInfo, workers: int, progress: bool,
-           stop_after_steps: int | None) -> dict[str, Any]:
-    from ..progress import progress_bar
+@dataclasses.dataclass
+class _Window:
+    """Loss sums of the steps since the last log row."""
 
-    from .resume import check_logs, clean_stale_files
+    loss: float = 0.0
+    cls: float = 0.0
+    reg: float = 0.0
+    kd: float = 0.0
+    n: int = 0
+    pairs: int = 0
+    since: float = dataclasses.field(default_factory=time.perf_counter)
 
-    cfg_dict = config_to_dict(cfg)
-    if info.main and output.is_dir():
-        clean_stale_files(output)  # what a killed run left half-written
-        if resume:
-            check_logs(output)
-    torch.manual_seed(t.seed)
-    model = build_model(cfg)
-    check_tracker_fits(cfg, model)  # the labels' grid is the tracker's: it must be the network's map
-    ckpts = list_checkpoints(output) if resume else []
-    if resume and not ckpts and info.main:
-        log.warning("--resume: no checkpoint in %s, starting from scratch", output)
-    if not ckpts:
-        _load_initial(model, cfg)
-    state: dict[str, Any] = {}
-    if ckpts:
-        state = load_checkpoint(ckpts[-1], model)
-    start_epoch = int(state.get("epoch", -1)) + 1
-    global_step = int(state.get("global_step", 0))
-    model.to(dev)
-    if t.channels_last:
-        model.to(memory_format=torch.channels_last)
+    def add(self, values: list[float]) -> None:
+        self.loss, self.cls, self.reg, self.kd = (a + b for a, b in zip((self.loss, self.cls, self.reg, self.kd),
+                                                                        values))
+        self.n += 1
 
-    geometry = CropGeometry.from_config(cfg.tracker)
-    train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed, geometry=geometry)
-    # validation measures the annotated objects only: no pseudo-labelled regions there
-    val_ds = PairDataset(dataclasses.replace(t, pseudo_prob=0.0), t.val_datasets, t.val_pairs, t.seed + 1,
-                         fixed_epoch=0, geometry=geometry) \
-        if (t.val_datasets and t.val_pairs > 0) else None
-    per_step = info.world * t.accum_steps * t.batch_size
-    steps = t.pairs_per_epoch // per_step
-    if steps < 1:
-        raise SiamcanError(f"train.pairs_per_epoch ({t.pairs_per_epoch}) is smaller than one global batch "
-                           f"({info.world} rank(s) x {t.accum_steps} accum x {t.batch_size} pairs)")
 
-    if info.main:
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "config.yaml").write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
-        _rewrite_csv(output / "log.csv", LOG_FIELDS, start_epoch)
-        _rewrite_csv(output / "val.csv", VAL_FIELDS, start_epoch)
-        print(f"siamcan train: {cfg.name} on {dev} x{info.world}, {train_ds.summary()}; {t.epochs} epochs x "
-              f"{steps} steps x {per_step} pairs" + (f"; resuming after epoch {start_epoch - 1}" if start_epoch else ""))
-    barrier(info)
+class _Run:
+    """One training run, in the order it happens: set-up (:meth:`__init__`: model, resume state, data, run folder),
+    the epochs (:meth:`epoch` -> :meth:`step` per optimizer step -> :meth:`end_epoch`), and :meth:`finish`."""
 
-    use_scaler = dev.type == "cuda" and t.amp and t.amp_dtype == "fp16"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    if "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"])
+    def __init__(self, cfg: Config, output: Path, resume: bool, dev: torch.device, info: DistInfo, workers: int,
+                 progress: bool, on_step: Callable[[int], None] | None):
+        from .resume import check_logs, clean_stale_files
 
-    opt = None
-    ddp: nn.Module = model
-    run_steps, skipped = 0, 0
-    t_start = time.perf_counter()
-    pairs_done = 0
-    last = {"loss": math.nan, "val_loss": math.nan}
-    for epoch in range(start_epoch, t.epochs):
-        rebuild = opt is None or epoch == t.unfreeze_epoch
-        set_trainable(model, cfg, epoch)
-        if rebuild:
-            opt = build_optimizer(model, cfg)
-            if epoch == start_epoch and state.get("optimizer") and not (epoch == t.unfreeze_epoch):
-                opt.load_state_dict(state["optimizer"])
-            ddp = DDP(model, device_ids=[dev.index] if dev.type == "cuda" else None) if info.enabled else model
+        self.cfg, self.t, self.output, self.dev, self.info = cfg, cfg.train, output, dev, info
+        self.workers, self.progress, self.on_step = workers, progress, on_step
+        t = self.t
+        self.cfg_dict = config_to_dict(cfg)
+        if info.main and output.is_dir():
+            clean_stale_files(output)  # what a killed run left half-written
+            if resume:
+                check_logs(output)
+        torch.manual_seed(t.seed)
+        self.model = model = build_model(cfg)
+        check_tracker_fits(cfg, model)  # the labels' grid is the tracker's: it must be the network's map
+        self.state = self._load(resume)
+        self.start_epoch = int(self.state.get("epoch", -1)) + 1
+        self.global_step = int(self.state.get("global_step", 0))
+        model.to(dev)
+        if t.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self._data()
+        self._open_run_folder()
+        self.use_scaler = dev.type == "cuda" and t.amp and t.amp_dtype == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_scaler)
+        if self.state.get("scaler"):
+            self.scaler.load_state_dict(self.state["scaler"])
+        if "torch_rng" in self.state:
+            torch.set_rng_state(self.state["torch_rng"])
+        self.opt: torch.optim.Optimizer | None = None
+        self.ddp: nn.Module = model
+        self.run_steps = self.skipped = self.pairs_done = 0
+        self.t_start = time.perf_counter()
+        self.last = {"loss": math.nan, "val_loss": math.nan}
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def _load(self, resume: bool) -> dict[str, Any]:
+        """The weights to start from and, when resuming, the last checkpoint's state."""
+        ckpts = list_checkpoints(self.output) if resume else []
+        if resume and not ckpts and self.info.main:
+            log.warning("--resume: no checkpoint in %s, starting from scratch", self.output)
+        if not ckpts:
+            _load_initial(self.model, self.cfg)
+            return {}
+        return load_checkpoint(ckpts[-1], self.model)
+
+    def _data(self) -> None:
+        t, info = self.t, self.info
+        geometry = CropGeometry.from_config(self.cfg.tracker)
+        self.train_ds = PairDataset(t, t.datasets, t.pairs_per_epoch, t.seed, geometry=geometry)
+        # validation measures the annotated objects only: no pseudo-labelled regions there
+        self.val_ds = PairDataset(dataclasses.replace(t, pseudo_prob=0.0), t.val_datasets, t.val_pairs, t.seed + 1,
+                                  fixed_epoch=0, geometry=geometry) if (t.val_datasets and t.val_pairs > 0) else None
+        self.per_step = info.world * t.accum_steps * t.batch_size
+        self.steps = t.pairs_per_epoch // self.per_step
+        if self.steps < 1:
+            raise SiamcanError(f"train.pairs_per_epoch ({t.pairs_per_epoch}) is smaller than one global batch "
+                               f"({info.world} rank(s) x {t.accum_steps} accum x {t.batch_size} pairs)")
+
+    def _open_run_folder(self) -> None:
+        """``config.yaml``, the logs (rows of epochs to be redone dropped) and the opening line."""
+        t, output = self.t, self.output
+        if self.info.main:
+            output.mkdir(parents=True, exist_ok=True)
+            (output / "config.yaml").write_text(yaml.safe_dump(self.cfg_dict, sort_keys=False))
+            _rewrite_csv(output / "log.csv", LOG_FIELDS, self.start_epoch)
+            _rewrite_csv(output / "val.csv", VAL_FIELDS, self.start_epoch)
+            print(f"siamcan train: {self.cfg.name} on {self.dev} x{self.info.world}, {self.train_ds.summary()}; "
+                  f"{t.epochs} epochs x {self.steps} steps x {self.per_step} pairs"
+                  + (f"; resuming after epoch {self.start_epoch - 1}" if self.start_epoch else ""))
+        barrier(self.info)
+
+    # ------------------------------------------------------------------------------------------ epochs
+    def run(self) -> dict[str, Any]:
+        for epoch in range(self.start_epoch, self.t.epochs):
+            lr = self.epoch(epoch)
+            self.end_epoch(epoch, lr)
+        return self.finish()
+
+    def _optimizer(self, epoch: int) -> None:
+        """Freezing rule of the epoch; the optimizer (and DDP wrapper) are rebuilt at the start and the unfreeze."""
+        t = self.t
+        set_trainable(self.model, self.cfg, epoch)
+        if self.opt is None or epoch == t.unfreeze_epoch:
+            self.opt = build_optimizer(self.model, self.cfg)
+            if epoch == self.start_epoch and self.state.get("optimizer") and not (epoch == t.unfreeze_epoch):
+                self.opt.load_state_dict(self.state["optimizer"])
+            self.ddp = DDP(self.model, device_ids=[self.dev.index] if self.dev.type == "cuda" else None) \
+                if self.info.enabled else self.model
+
+    def epoch(self, epoch: int) -> float:
+        """Every optimizer step of ``epoch``, with a log row every ``log_every`` steps; returns its LR."""
+        from ..progress import progress_bar
+
+        t, info = self.t, self.info
+        self._optimizer(epoch)
         lr = lr_for(t, epoch)
-        set_lr(opt, lr)
-        set_train_mode(model, cfg, epoch)
-        train_ds.set_epoch(epoch)
-        loader = _loader(train_ds, StepBatchSampler(steps, t.batch_size, t.accum_steps, info), workers, dev)
-        bar = progress_bar(total=steps, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step",
-                           disable=not (progress and info.main), dynamic_ncols=True, leave=False)
-        win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "kd": 0.0, "n": 0}
-        t_win = time.perf_counter()
-        pairs_win = 0
+        set_lr(self.opt, lr)
+        set_train_mode(self.model, self.cfg, epoch)
+        self.train_ds.set_epoch(epoch)
+        loader = _loader(self.train_ds, StepBatchSampler(self.steps, t.batch_size, t.accum_steps, info),
+                         self.workers, self.dev)
+        bar = progress_bar(total=self.steps, desc=f"epoch {epoch + 1}/{t.epochs}", unit="step",
+                           disable=not (self.progress and info.main), dynamic_ncols=True, leave=False)
+        win = _Window()
         it = iter(loader)
-        for step in range(steps):
-            opt.zero_grad(set_to_none=True)
-            bad = False
-            acc = torch.zeros(4, device=dev)
-            for a in range(t.accum_steps):
-                batch = _to(next(it), dev, t.channels_last)
-                sync = a == t.accum_steps - 1 or not info.enabled
-                ctx = ddp.no_sync() if (info.enabled and not sync) else contextlib.nullcontext()
-                with ctx:
-                    with _autocast(dev, cfg):
-                        out = ddp(batch["template"], batch["search"])
-                    lo = _losses(out, batch, t)
-                    kd = lo.kd.detach() if lo.kd is not None else torch.zeros((), device=dev)
-                    vals = torch.stack([lo.total.detach(), lo.cls.detach(), lo.reg.detach(), kd]).float()
-                    flag = torch.tensor([0.0 if bool(torch.isfinite(vals).all()) and vals[0].item() <= t.max_loss
-                                         else 1.0], device=dev)
-                    flag = all_reduce_mean(flag, info)
-                    if flag.item() > 0:
-                        bad = True
-                    if not bad:
-                        scaler.scale(lo.total / t.accum_steps).backward()
-                acc += torch.nan_to_num(vals, nan=0.0, posinf=0.0) / t.accum_steps
-            acc = all_reduce_mean(acc, info)
-            global_step += 1
-            run_steps += 1
-            if bad:
-                skipped += 1
-                opt.zero_grad(set_to_none=True)
-                if info.main:
-                    log.warning("epoch %d step %d: loss not finite or > %g, step skipped", epoch, step, t.max_loss)
-            else:
-                scaler.unscale_(opt)
-                params = [p for g in opt.param_groups for p in g["params"]]
-                torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
-                scaler.step(opt)
-                scaler.update()
-            pairs_win += per_step
-            pairs_done += per_step
-            if not bad:
-                for k, v in zip(("loss", "cls", "reg", "kd"), acc.tolist()):
-                    win[k] += v
-                win["n"] += 1
-            if info.main and ((step + 1) % t.log_every == 0 or step + 1 == steps):
-                dt = time.perf_counter() - t_win
-                n = max(win["n"], 1)
-                row = {"epoch": epoch, "step": global_step, "loss": win["loss"] / n, "cls": win["cls"] / n,
-                       "reg": win["reg"] / n, "kd": win["kd"] / n, "lr": lr, "pairs_per_s": pairs_win / dt if dt > 0 else 0.0}
-                _append_csv(output / "log.csv", LOG_FIELDS, row)
-                last["loss"] = row["loss"]
-                bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{row['pairs_per_s']:.1f}")
-                win = {"loss": 0.0, "cls": 0.0, "reg": 0.0, "kd": 0.0, "n": 0}
-                t_win, pairs_win = time.perf_counter(), 0
-            bar.update(1)
-            if stop_after_steps is not None and run_steps >= stop_after_steps:
-                bar.close()
-                raise TrainingInterrupted(f"stopped after {run_steps} steps (test hook)")
-        bar.close()
+        try:
+            for step in range(self.steps):
+                bad, values = self.step(it)
+                self.global_step += 1
+                self.run_steps += 1
+                if bad:
+                    self.skipped += 1
+                    if info.main:
+                        log.warning("epoch %d step %d: loss not finite or > %g, step skipped", epoch, step, t.max_loss)
+                else:
+                    win.add(values)
+                win.pairs += self.per_step
+                self.pairs_done += self.per_step
+                if info.main and ((step + 1) % t.log_every == 0 or step + 1 == self.steps):
+                    row = self._log_row(epoch, lr, win)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{row['pairs_per_s']:.1f}")
+                    win = _Window()
+                bar.update(1)
+                if self.on_step is not None:
+                    self.on_step(self.run_steps)
+        finally:
+            bar.close()
         del it, loader
-        # ---------------------------------------------------------------- end of epoch: val, checkpoint
-        if info.main:
-            if val_ds is not None:
-                v = validate(model, val_ds, cfg, dev, workers)
-                _append_csv(output / "val.csv", VAL_FIELDS, {"epoch": epoch, "step": global_step,
+        return lr
+
+    def step(self, it) -> tuple[bool, list[float]]:
+        """One optimizer step over ``accum_steps`` micro-batches; a step whose loss is not finite or above
+        ``max_loss`` on any rank is skipped on every rank. Returns (skipped, [loss, cls, reg, kd])."""
+        t, dev, info, opt = self.t, self.dev, self.info, self.opt
+        opt.zero_grad(set_to_none=True)
+        bad = False
+        acc = torch.zeros(4, device=dev)
+        for a in range(t.accum_steps):
+            batch = _to(next(it), dev, t.channels_last)
+            sync = a == t.accum_steps - 1 or not info.enabled
+            ctx = self.ddp.no_sync() if (info.enabled and not sync) else contextlib.nullcontext()
+            with ctx:
+                with _autocast(dev, self.cfg):
+                    out = self.ddp(batch["template"], batch["search"])
+                lo = _losses(out, batch, t)
+                kd = lo.kd.detach() if lo.kd is not None else torch.zeros((), device=dev)
+                vals = torch.stack([lo.total.detach(), lo.cls.detach(), lo.reg.detach(), kd]).float()
+                flag = torch.tensor([0.0 if bool(torch.isfinite(vals).all()) and vals[0].item() <= t.max_loss
+                                     else 1.0], device=dev)
+                if all_reduce_mean(flag, info).item() > 0:
+                    bad = True
+                if not bad:
+                    self.scaler.scale(lo.total / t.accum_steps).backward()
+            acc += torch.nan_to_num(vals, nan=0.0, posinf=0.0) / t.accum_steps
+        acc = all_reduce_mean(acc, info)
+        if bad:
+            opt.zero_grad(set_to_none=True)
+        else:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], t.grad_clip)
+            self.scaler.step(opt)
+            self.scaler.update()
+        return bad, acc.tolist()
+
+    def _log_row(self, epoch: int, lr: float, win: _Window) -> dict[str, Any]:
+        dt = time.perf_counter() - win.since
+        n = max(win.n, 1)
+        row = {"epoch": epoch, "step": self.global_step, "loss": win.loss / n, "cls": win.cls / n, "reg": win.reg / n,
+               "kd": win.kd / n, "lr": lr, "pairs_per_s": win.pairs / dt if dt > 0 else 0.0}
+        _append_csv(self.output / "log.csv", LOG_FIELDS, row)
+        self.last["loss"] = row["loss"]
+        return row
+
+    def end_epoch(self, epoch: int, lr: float) -> None:
+        """Validation loss, an atomic checkpoint, ``model.safetensors``, the loss curve and a line (rank 0)."""
+        t, output = self.t, self.output
+        if self.info.main:
+            if self.val_ds is not None:
+                v = validate(self.model, self.val_ds, self.cfg, self.dev, self.workers)
+                _append_csv(output / "val.csv", VAL_FIELDS, {"epoch": epoch, "step": self.global_step,
                                                              "val_loss": v["loss"], "val_cls": v["cls"],
                                                              "val_reg": v["reg"], "val_kd": v["kd"]})
-                last["val_loss"] = v["loss"]
-            set_train_mode(model, cfg, epoch)
-            ck_state = {"epoch": epoch, "global_step": global_step, "optimizer": opt.state_dict(),
-                        "scaler": scaler.state_dict() if use_scaler else {}, "torch_rng": torch.get_rng_state(),
-                        "world": info.world}
-            save_checkpoint(output, epoch, model, ck_state, cfg_dict, t.keep_checkpoints)
-            save_model(model, output / "model.safetensors", config=cfg_dict, extra={"epoch": str(epoch)})
+                self.last["val_loss"] = v["loss"]
+            set_train_mode(self.model, self.cfg, epoch)
+            ck_state = {"epoch": epoch, "global_step": self.global_step, "optimizer": self.opt.state_dict(),
+                        "scaler": self.scaler.state_dict() if self.use_scaler else {},
+                        "torch_rng": torch.get_rng_state(), "world": self.info.world}
+            save_checkpoint(output, epoch, self.model, ck_state, self.cfg_dict, t.keep_checkpoints)
+            save_model(self.model, output / "model.safetensors", config=self.cfg_dict, extra={"epoch": str(epoch)})
             plot_losses(output)
-            msg = f"epoch {epoch + 1}/{t.epochs}: loss {last['loss']:.4f}"
-            if val_ds is not None:
-                msg += f", val loss {last['val_loss']:.4f}"
+            msg = f"epoch {epoch + 1}/{t.epochs}: loss {self.last['loss']:.4f}"
+            if self.val_ds is not None:
+                msg += f", val loss {self.last['val_loss']:.4f}"
             print(msg + f", lr {lr:.3g}", flush=True)
-        barrier(info)
-    averaged = ""
-    done_ckpts = list_checkpoints(output) if info.main and t.average_last > 0 else []
-    if done_ckpts and checkpoint_epoch(done_ckpts[-1]) == t.epochs - 1:  # complete: ship the mean of its tail
+        barrier(self.info)
+
+    # ------------------------------------------------------------------------------------------ end
+    def _average(self) -> str:
+        """With ``average_last``, ``model.safetensors`` becomes the mean of the last epochs (complete runs only)."""
+        t, output = self.t, self.output
+        done_ckpts = list_checkpoints(output) if self.info.main and t.average_last > 0 else []
+        if not (done_ckpts and checkpoint_epoch(done_ckpts[-1]) == t.epochs - 1):
+            return ""
         from .averaging import average_run
+
         done = t.epochs - 1
         # ``model`` holds the last epoch's weights here (trained, or loaded by --resume)
-        save_model(model, output / "model-last.safetensors", config=cfg_dict, extra={"epoch": str(done)})
-        averaged = average_run(model, cfg, done_ckpts[-t.average_last:], dev, workers, set_train_mode)
-        save_model(model, output / "model.safetensors", config=cfg_dict,
+        save_model(self.model, output / "model-last.safetensors", config=self.cfg_dict, extra={"epoch": str(done)})
+        averaged = average_run(self.model, self.cfg, done_ckpts[-t.average_last:], self.dev, self.workers,
+                               set_train_mode)
+        save_model(self.model, output / "model.safetensors", config=self.cfg_dict,
                    extra={"epoch": str(done), "averaged": averaged})
         msg = f"siamcan train: model.safetensors = {averaged} (last epoch alone: model-last.safetensors)"
-        if val_ds is not None:
-            last["val_loss"] = validate(model, val_ds, cfg, dev, workers)["loss"]
-            msg += f"; its val loss {last['val_loss']:.4f}"
+        if self.val_ds is not None:
+            self.last["val_loss"] = validate(self.model, self.val_ds, self.cfg, self.dev, self.workers)["loss"]
+            msg += f"; its val loss {self.last['val_loss']:.4f}"
         print(msg, flush=True)
-    barrier(info)
-    wall = time.perf_counter() - t_start
-    summary = {"epochs": t.epochs, "started_at_epoch": start_epoch, "steps": run_steps, "skipped_steps": skipped,
-               "final_loss": last["loss"], "final_val_loss": last["val_loss"], "pairs": pairs_done,
-               "pairs_per_s": pairs_done / wall if wall > 0 else 0.0, "seconds": wall,
-               "weights": str(output / "model.safetensors"), "averaged": averaged, "output": str(output)}
-    if info.main:
-        if start_epoch >= t.epochs:
-            print(f"siamcan train: all {t.epochs} epochs already done in {output}")
-        print(f"siamcan train: done: {run_steps} steps ({skipped} skipped) in {wall:.0f} s, "
-              f"{summary['pairs_per_s']:.1f} pairs/s; final loss {last['loss']:.4f}"
-              + (f", val loss {last['val_loss']:.4f}" if val_ds is not None else "")
-              + f"\n  weights: {output / 'model.safetensors'}\n  log: {output / 'log.csv'}, curve: {output / 'loss.png'}"
-              + f"\n  track with: siamcan track VIDEO --init X,Y,W,H --model {output / 'config.yaml'} "
-                f"--weights {output / 'model.safetensors'}")
-    return summary
+        return averaged
+
+    def finish(self) -> dict[str, Any]:
+        t, output, last = self.t, self.output, self.last
+        averaged = self._average()
+        barrier(self.info)
+        wall = time.perf_counter() - self.t_start
+        summary = {"epochs": t.epochs, "started_at_epoch": self.start_epoch, "steps": self.run_steps,
+                   "skipped_steps": self.skipped, "final_loss": last["loss"], "final_val_loss": last["val_loss"],
+                   "pairs": self.pairs_done, "pairs_per_s": self.pairs_done / wall if wall > 0 else 0.0,
+                   "seconds": wall, "weights": str(output / "model.safetensors"), "averaged": averaged,
+                   "output": str(output)}
+        if self.info.main:
+            if self.start_epoch >= t.epochs:
+                print(f"siamcan train: all {t.epochs} epochs already done in {output}")
+            print(f"siamcan train: done: {self.run_steps} steps ({self.skipped} skipped) in {wall:.0f} s, "
+                  f"{summary['pairs_per_s']:.1f} pairs/s; final loss {last['loss']:.4f}"
+                  + (f", val loss {last['val_loss']:.4f}" if self.val_ds is not None else "")
+                  + f"\n  weights: {output / 'model.safetensors'}\n  log: {output / 'log.csv'}, curve: "
+                    f"{output / 'loss.png'}\n  track with: siamcan track VIDEO --init X,Y,W,H --model "
+                    f"{output / 'config.yaml'} --weights {output / 'model.safetensors'}")
+        return summary
 
 
 def override(cfg: Config, **train_overrides: Any) -> Config:

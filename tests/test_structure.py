@@ -85,3 +85,21 @@ def test_layers_import_downwards_only():
         for p in sorted((SRC / layer).rglob("*.py")):
             bad += [f"{p.relative_to(SRC)} imports {m}" for m in _imports(p) if m.startswith(forbidden)]
     assert not bad, "\n".join(bad)
+
+
+def test_allowed_names_are_the_implemented_ones():
+    """The names config.py accepts at load time are exactly those the code implements."""
+    from siamcan import config
+    from siamcan.models.siamcan import BACKBONES
+
+    assert set(config.BACKBONES) == set(BACKBONES)
+    from siamcan.data.labels import region_masks
+    from siamcan.training.losses import reg_loss_per_point
+
+    import numpy as np
+    import torch
+
+    for label in config.LABEL_TYPES:
+        region_masks(np.array([100, 100, 150, 140]), label)
+    for kind in config.REG_LOSSES:
+        reg_loss_per_point(torch.ones(2, 4), torch.ones(2, 4), kind)

@@ -30,6 +30,21 @@ def _require(section: str, key: str, value: Any, ok: bool, what: str) -> None:
         raise SiamcanError(f"config key '{section}.{key}' must be {what}, got {value}")
 
 
+# --------------------------------------------------------------------------- allowed values
+# The names a config may use, checked here when it loads (the one place); the code that implements them imports
+# these tuples (models/, data/labels.py, training/losses.py).
+BACKBONES = ("resnet50", "efficientnet_lite0", "mobilenetv3_nano")
+HEADS = ("siamcan", "ban")
+LABEL_TYPES = ("circle", "ellipse", "ellipse_centerness", "ellipse_circle")
+REG_LOSSES = ("iou", "log_iou", "giou", "diou")
+AMP_DTYPES = ("bf16", "fp16")
+
+
+def _one_of(section: str, key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if isinstance(value, str) and value not in allowed:
+        raise SiamcanError(f"config key '{section}.{key}' must be one of {', '.join(allowed)}, got {value!r}")
+
+
 # --------------------------------------------------------------------------- model
 MAX_CHANNELS = 4096  # neck / head width; the paper uses 256
 
@@ -51,12 +66,8 @@ class ModelConfig:
     template_crop: int = 7  # template feature maps are center-cropped to this size (nano: the depth-wise window)
 
     def __post_init__(self) -> None:
-        backbones = ("resnet50", "efficientnet_lite0", "mobilenetv3_nano")
-        if self.backbone not in backbones:
-            raise SiamcanError(f"config key 'model.backbone' must be one of {', '.join(backbones)}, "
-                               f"got {self.backbone!r}")
-        if self.head not in ("siamcan", "ban"):
-            raise SiamcanError(f"config key 'model.head' must be 'siamcan' or 'ban', got {self.head!r}")
+        _one_of("model", "backbone", self.backbone, BACKBONES)
+        _one_of("model", "head", self.head, HEADS)
         if isinstance(self.gate_scale, (int, float)) and not 0 < self.gate_scale <= 4:
             raise SiamcanError(f"config key 'model.gate_scale' must be in (0, 4], got {self.gate_scale}")
         if isinstance(self.template_crop, int) and self.template_crop < 1:
@@ -200,6 +211,13 @@ class TrainConfig:
     pseudo_min_iou: float = 0.7
 
     def __post_init__(self) -> None:
+        _one_of("train", "label", self.label, LABEL_TYPES)
+        _one_of("train", "reg_loss", self.reg_loss, REG_LOSSES)
+        _one_of("train", "amp_dtype", self.amp_dtype, AMP_DTYPES)
+        for key in ("epochs", "batch_size", "pairs_per_epoch"):
+            _require("train", key, getattr(self, key), getattr(self, key) >= 1, ">= 1")
+        for key in ("kd_cls_weight", "kd_reg_weight", "gate_lr_mult", "average_last", "average_bn_pairs"):
+            _require("train", key, getattr(self, key), 0 <= getattr(self, key) < math.inf, "a finite number >= 0")
         for key in ("neg_prob", "neg_same_prob", "gray_prob", "pseudo_prob", "pseudo_min_iou"):
             v = getattr(self, key)
             if isinstance(v, (int, float)) and not 0.0 <= v <= 1.0:

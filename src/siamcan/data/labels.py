@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import LABEL_TYPES
 from ..geometry import CropGeometry
 
 
 def _default_points() -> np.ndarray:
     return CropGeometry().points()
 
-LABEL_TYPES = ("circle", "ellipse", "ellipse_centerness", "ellipse_circle")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-REG_LOSSES = ("iou", "log_iou", "giou", "diou")
+from ..config import REG_LOSSES
+
 MAX_DISTANCE = 1e4  # px; predicted (l, t, r, b) are clamped to it in the regression losses
 
 

@@ -204,8 +204,8 @@ def plot_curves(report: dict, path: Path) -> None:
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower left" if ax is ax_s else "lower right", fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
+    from ..fileio import atomic_output
+
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=path.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
-    tmp.replace(path)

@@ -13,7 +13,6 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,19 +170,11 @@ def save_model(model: nn.Module, path: str | os.PathLike, config: dict | None = 
         meta["config"] = json.dumps(config)
     if extra:
         meta.update(extra)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        from ..fileio import file_mode
+    from ..fileio import atomic_output, file_mode
 
-        save_file(sd, tmp, metadata=meta)
-        os.chmod(tmp, file_mode())  # mkstemp and safetensors create 0600: give the umask's usual permissions
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path) as tmp:
+        save_file(sd, str(tmp), metadata=meta)
+        os.chmod(tmp, file_mode())  # safetensors may create the file 0600: give the umask's usual permissions
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:

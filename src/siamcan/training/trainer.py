@@ -180,10 +180,11 @@ def plot_losses(output: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = output / ".loss.png.tmp.png"
-    fig.savefig(tmp, dpi=100)
+    from ..fileio import atomic_output
+
+    with atomic_output(output / "loss.png") as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    tmp.replace(output / "loss.png")
 
 
 # -------------------------------------------------------------------------------------------- training

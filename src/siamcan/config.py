@@ -38,6 +38,8 @@ HEADS = ("siamcan", "ban")
 LABEL_TYPES = ("circle", "ellipse", "ellipse_centerness", "ellipse_circle")
 REG_LOSSES = ("iou", "log_iou", "giou", "diou")
 AMP_DTYPES = ("bf16", "fp16")
+# score-map features of the per-frame confidence, in the order of tracker.confidence_weights (tracking/confidence.py)
+CONFIDENCE_FEATURES = ("peak", "max", "log_apce", "psr", "second")
 
 
 def _one_of(section: str, key: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -98,8 +100,27 @@ class TrackerConfig:
     penalty_k: float = 0.14
     lr: float = 0.30
     min_size: float = 10.0
+    # confidence and long-term behaviour (siamcan.tracking.confidence; issue 20). confidence_weights: logistic
+    # weights (bias first, then one per feature) fitted on a validation set by `siamcan calibrate`; empty: the score
+    # is the network's foreground probability at the chosen point, and the tracker never declares the target lost.
+    confidence_weights: tuple[float, ...] = ()
+    lost_threshold: float = 0.5  # a frame whose confidence is below this is a "low" frame
+    lost_frames: int = 3  # this many low frames in a row: the target is lost
+    redetect: bool = False  # while lost: search tiles over the whole frame (default on where it won on val)
+    found_threshold: float = 0.7  # confidence a candidate needs, at the same place on 2 frames in a row, to re-acquire
+    redetect_tiles: int = 6  # network runs per lost frame (the local crop and the next tiles of the sweep)
 
     def __post_init__(self) -> None:
+        _require("tracker", "lost_threshold", self.lost_threshold, 0.0 <= self.lost_threshold <= 1.0, "in [0, 1]")
+        _require("tracker", "found_threshold", self.found_threshold, 0.0 <= self.found_threshold <= 1.0, "in [0, 1]")
+        _require("tracker", "lost_frames", self.lost_frames, 1 <= self.lost_frames <= 1000, "between 1 and 1000")
+        _require("tracker", "redetect_tiles", self.redetect_tiles, 1 <= self.redetect_tiles <= 64, "between 1 and 64")
+        if isinstance(self.confidence_weights, tuple) and self.confidence_weights:
+            if len(self.confidence_weights) != len(CONFIDENCE_FEATURES) + 1 or not all(
+                    _num(w) and math.isfinite(w) for w in self.confidence_weights):
+                raise SiamcanError(f"config key 'tracker.confidence_weights' must be {len(CONFIDENCE_FEATURES) + 1} "
+                                   f"finite numbers "
+                                   f"(bias, then one weight per confidence feature), got {list(self.confidence_weights)}")
         for key in ("exemplar_size", "instance_size", "stride", "score_size"):
             v = getattr(self, key)
             if isinstance(v, (int, float)) and v < 1:

@@ -22,6 +22,7 @@ COMMANDS = {
     "report": "Metrics (and plots) for tracker result files.",
     "train": "Train a model from a YAML config.",
     "tune": "Search the tracker hyper-parameters (window influence, penalty k, lr) on a dataset.",
+    "calibrate": "Fit the per-frame confidence (does the box still cover the target?) on a validation set.",
     "bench": "Measure per-frame tracking speed (fast path vs plain eager path).",
     "export": "Export a model to ONNX (template branch + per-frame network).",
 }

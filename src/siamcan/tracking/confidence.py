@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-FEATURES = ("peak", "max", "log_apce", "psr", "second")
+from ..config import CONFIDENCE_FEATURES as FEATURES  # noqa: F401  (the order of the weights)
 
 
 def score_features(score: np.ndarray, best: int) -> np.ndarray:

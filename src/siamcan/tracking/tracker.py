@@ -13,6 +13,7 @@ import numpy as np
 from ..config import TrackerConfig
 from ..errors import SiamcanError
 from ..geometry import CropGeometry
+from .confidence import confidence, score_features
 from .geometry import crop_patch, penalty_map, xywh_to_cxcywh
 
 
@@ -60,14 +61,16 @@ def check_frame(frame) -> np.ndarray:
 
 class Step(NamedTuple):
     """One frame of ``SiamCANTracker.track``: its 0-based index, the frame (None if it could not be decoded), the
-    box ``[x, y, w, h]``, the score (1.0 on the init frame, NaN where the frame could not be decoded and the
-    previous box is carried) and the seconds ``update`` took (crop + network + post-processing; 0 where it did not
-    run)."""
+    box ``[x, y, w, h]``, the score (the calibrated confidence that the box overlaps the target when the config has
+    ``confidence_weights``, else the network's foreground probability; 1.0 on the init frame, NaN where the frame
+    could not be decoded and the previous box is carried), the seconds ``update`` took (crop + network +
+    post-processing; 0 where it did not run) and whether the tracker considers the target lost."""
     index: int
     frame: np.ndarray | None
     box: list[float]
     score: float
     seconds: float = 0.0
+    lost: bool = False
 
 
 class SiamCANTracker:
@@ -85,6 +88,9 @@ class SiamCANTracker:
         self.state = None
         self.center = None
         self.size = None
+        self.lost = False  # see _follow_confidence
+        self.keep_features = False  # calibration: keep each frame's confidence features in self.features
+        self.features = None
 
     # ------------------------------------------------------------------ API
     def init(self, frame: np.ndarray, box) -> None:
@@ -98,6 +104,8 @@ class SiamCANTracker:
         s_z = round(self.geometry.context_size(w, h))
         z = crop_patch(frame, self.center, c.exemplar_size, max(s_z, 1), self.channel_average)
         self.state = self.engine.template(z)
+        self.lost, self.low, self.pending, self.sweep = False, 0, None, 0
+        self.good = (self.center.copy(), self.size.copy())  # where the target was last seen with confidence
 
     def track(self, source, box, max_frames: int | None = None) -> Iterator[Step]:
         """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index
@@ -123,11 +131,11 @@ class SiamCANTracker:
                     prev = [float(v) for v in box]
                     yield Step(0, frame, prev, 1.0)
                 elif frame is None:
-                    yield Step(i, None, prev, float("nan"))
+                    yield Step(i, None, prev, float("nan"), 0.0, self.lost)
                 else:
                     t0 = time.perf_counter()
                     prev, score = self.update(frame)
-                    yield Step(i, frame, prev, score, time.perf_counter() - t0)
+                    yield Step(i, frame, prev, score, time.perf_counter() - t0, self.lost)
         finally:
             if isinstance(frames, FrameSource):
                 frames.close()
@@ -141,19 +149,29 @@ class SiamCANTracker:
         return x, scale_z
 
     def update(self, frame: np.ndarray) -> tuple[list[float], float]:
+        """The box ``[x, y, w, h]`` in ``frame`` and its confidence (see :class:`Step`)."""
         if self.state is None:
             raise SiamcanError("tracker.update() called before tracker.init()")
         frame = check_frame(frame)
+        if self.lost and self.cfg.redetect:
+            return self._search_lost(frame)
         x, scale_z = self.search_crop(frame)
-        cls, loc = self.engine.track(x, self.state)
+        cls, loc = self._network(x)
+        box, conf = self.postprocess(cls, loc, scale_z, frame.shape)
+        self._follow_confidence(conf)
+        return box, conf
+
+    # ------------------------------------------------------------- internals
+    def _network(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cls, loc = self.engine.track(crop, self.state)
         n = self.cfg.score_size
         if np.shape(cls)[-2:] != (n, n) or np.shape(loc)[-2:] != (n, n):
             raise SiamcanError(f"the network gives {np.shape(cls)[-1]}x{np.shape(cls)[-2]} score maps but "
                                f"tracker.score_size is {n}: the tracker sizes do not fit this model")
-        return self.postprocess(cls, loc, scale_z, frame.shape)
+        return cls, loc
 
-    # ------------------------------------------------------------- internals
-    def postprocess(self, cls: np.ndarray, loc: np.ndarray, scale_z: float, frame_shape) -> tuple[list[float], float]:
+    def _decode(self, cls: np.ndarray, loc: np.ndarray):
+        """Foreground probability per point and the predicted boxes (centre offsets, sizes) in crop pixels."""
         c = self.cfg
         # NaN/inf in the maps (a diverged model, fp16 overflow) must not reach the state: a NaN score counts as 0,
         # distances are clamped to a few crop widths (finite, so every penalty below stays finite)
@@ -165,9 +183,19 @@ class SiamCANTracker:
         y1 = self.points[:, 1] - d[1]
         x2 = self.points[:, 0] + d[2]
         y2 = self.points[:, 1] + d[3]
-        pcx, pcy = (x1 + x2) / 2, (y1 + y2) / 2
-        pw = np.maximum(x2 - x1, 1e-6)
-        ph = np.maximum(y2 - y1, 1e-6)
+        return score, (x1 + x2) / 2, (y1 + y2) / 2, np.maximum(x2 - x1, 1e-6), np.maximum(y2 - y1, 1e-6)
+
+    def _confidence(self, score: np.ndarray, best: int) -> float:
+        w = self.cfg.confidence_weights
+        if self.keep_features or w:
+            self.features = score_features(score, best)
+        if not w:
+            return float(score[best])
+        return confidence(self.features, w)
+
+    def postprocess(self, cls: np.ndarray, loc: np.ndarray, scale_z: float, frame_shape) -> tuple[list[float], float]:
+        c = self.cfg
+        score, pcx, pcy, pw, ph = self._decode(cls, loc)
         penalty = penalty_map(pw, ph, self.size[0] * scale_z, self.size[1] * scale_z, c.penalty_k)
         pscore = penalty * score
         pscore = pscore * (1 - c.window_influence) + self.window * c.window_influence
@@ -175,19 +203,92 @@ class SiamCANTracker:
         bx, by = pcx[best] / scale_z, pcy[best] / scale_z
         bw, bh = pw[best] / scale_z, ph[best] / scale_z
         lr = penalty[best] * score[best] * c.lr
-        cx = bx + self.center[0]
-        cy = by + self.center[1]
-        width = self.size[0] * (1 - lr) + bw * lr
-        height = self.size[1] * (1 - lr) + bh * lr
+        self._move(bx + self.center[0], by + self.center[1], self.size[0] * (1 - lr) + bw * lr,
+                   self.size[1] * (1 - lr) + bh * lr, frame_shape)
+        return self._box(), self._confidence(score, best)
+
+    def _move(self, cx: float, cy: float, width: float, height: float, frame_shape) -> None:
+        """The new state, clipped to the frame as pysot does; NaN/inf never propagate."""
+        c = self.cfg
         ih, iw = frame_shape[:2]
         cx = min(max(cx, 0.0), iw)
         cy = min(max(cy, 0.0), ih)
         width = max(min(width, iw), c.min_size)  # pysot's order: at least min_size even in a tiny frame
         height = max(min(height, ih), c.min_size)
-        if not all(math.isfinite(v) for v in (cx, cy, width, height)):  # never propagate NaN/inf
+        if not all(math.isfinite(v) for v in (cx, cy, width, height)):
             cx, cy = self.center
             width, height = self.size
         self.center = np.array([cx, cy])
         self.size = np.array([width, height])
-        box = [cx - width / 2, cy - height / 2, width, height]
-        return [float(v) for v in box], float(score[best])
+
+    def _box(self) -> list[float]:
+        (cx, cy), (width, height) = self.center, self.size
+        return [float(v) for v in (cx - width / 2, cy - height / 2, width, height)]
+
+    # ------------------------------------------------------------- lost target (issue 20)
+    def _follow_confidence(self, conf: float) -> None:
+        """``lost_frames`` low-confidence frames in a row: the target is lost. Without re-detection the tracker keeps
+        following its box and is found again at the next confident frame; with it, the state goes back to where
+        the target was last seen confidently and :meth:`_search_lost` takes over."""
+        c = self.cfg
+        if not c.confidence_weights:
+            return
+        if conf >= c.lost_threshold:
+            self.low, self.lost = 0, False
+            self.good = (self.center.copy(), self.size.copy())
+            return
+        self.low += 1
+        if self.low >= c.lost_frames and not self.lost:
+            self.lost, self.pending, self.sweep = True, None, 0
+            if c.redetect:
+                self.center, self.size = (v.copy() for v in self.good)
+
+    def _tiles(self, frame_shape, s_x: float) -> list[np.ndarray]:
+        """Search-crop centres whose score grids cover the whole frame side by side, nearest to the last seen
+        position first (the searched region grows outward from there)."""
+        g = self.geometry
+        span = max((g.score_size - 1) * g.stride * s_x / g.instance_size, 1.0)  # image px the grid covers
+        ih, iw = frame_shape[:2]
+        xs = np.arange(span / 2, iw + span / 2, span).clip(0, iw)
+        ys = np.arange(span / 2, ih + span / 2, span).clip(0, ih)
+        centres = np.array([(x, y) for y in ys for x in xs])
+        order = np.argsort(np.hypot(*(centres - self.center).T), kind="stable")
+        return [centres[i] for i in order]
+
+    def _search_lost(self, frame: np.ndarray) -> tuple[list[float], float]:
+        """One frame of re-detection: the crop at the last seen position and the next ``redetect_tiles - 1`` tiles
+        of a sweep over the frame, each scored without the cosine window (the target may be anywhere in it). The
+        target is re-acquired when the best candidate has confidence >= ``found_threshold`` on two frames in a row
+        at the same place; until then the reported box stays where the target was last seen, with the best
+        candidate's confidence."""
+        c, g = self.cfg, self.geometry
+        s_z = g.context_size(self.size[0], self.size[1])
+        scale_z = g.exemplar_size / s_z
+        s_x = max(round(s_z * g.search_scale), 1)
+        tiles = self._tiles(frame.shape, s_x)
+        picks = [self.center] + [tiles[(self.sweep + k) % len(tiles)] for k in range(c.redetect_tiles - 1)]
+        self.sweep = (self.sweep + c.redetect_tiles - 1) % len(tiles)
+        best = None
+        for centre in picks:
+            crop = crop_patch(frame, centre, g.instance_size, s_x, self.channel_average)
+            score, pcx, pcy, pw, ph = self._decode(*self._network(crop))
+            pscore = penalty_map(pw, ph, self.size[0] * scale_z, self.size[1] * scale_z, c.penalty_k) * score
+            k = int(np.argmax(pscore))
+            conf = self._confidence(score, k)
+            if best is None or conf > best[0]:
+                best = (conf, centre[0] + pcx[k] / scale_z, centre[1] + pcy[k] / scale_z, pw[k] / scale_z,
+                        ph[k] / scale_z, score[k])
+        conf, cx, cy, bw, bh, s = best
+        if conf >= c.found_threshold:
+            near = self.pending is not None and math.hypot(cx - self.pending[0], cy - self.pending[1]) <= \
+                0.5 * max(self.size)
+            if near:  # confirmed on a second frame: found again
+                lr = s * c.lr
+                self._move(cx, cy, self.size[0] * (1 - lr) + bw * lr, self.size[1] * (1 - lr) + bh * lr, frame.shape)
+                self.lost, self.low, self.pending = False, 0, None
+                self.good = (self.center.copy(), self.size.copy())
+                return self._box(), conf
+            self.pending = (cx, cy)
+        else:
+            self.pending = None
+        return self._box(), conf

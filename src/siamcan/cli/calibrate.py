@@ -1,0 +1,62 @@
+"""``siamcan calibrate DATASET``: fit the per-frame confidence (probability that the box overlaps the target) of a
+model on a validation set, report how well it ranks frames, and write it into the model's config."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", nargs="+", help="dataset folder(s) to calibrate on (a validation set: never the set you "
+                   "report on)")
+    p.add_argument("--format", default="otb", help="otb, uav123, lasot, got10k, vot, json (default: otb)")
+    p.add_argument("--root", default=None, help="image root for --format json")
+    p.add_argument("--model", default=None, help="model name or config .yaml (default: the package default)")
+    p.add_argument("--weights", default=None, help="model weights (default: the weights shipped for the model)")
+    p.add_argument("--sequences", nargs="+", default=None, help="only these sequences")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads (default: physical cores - 1, at least 1)")
+    p.add_argument("--write-config", default=None, metavar="OUT.yaml",
+                   help="write the model's config with tracker.confidence_weights set to this file")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="reliability diagram")
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ..calibration import calibrate, plot_reliability, record
+    from ..config import CONFIDENCE_FEATURES, config_to_dict
+    from ..evaluation.datasets import combine, load_dataset
+    from ..fileio import atomic_write_text
+    from ..progress import progress_bar
+    from ..threads import set_threads
+    from ..zoo import Tracker
+
+    set_threads(args.threads)
+    dataset = combine([load_dataset(d, args.format, args.root) for d in args.dataset]).select(args.sequences)
+    loaded = Tracker.from_pretrained(args.model, weights=args.weights)
+    tracker = Tracker(loaded.engine, dataclasses.replace(loaded.cfg, confidence_weights=(), redetect=False))
+    bar = progress_bar(total=sum(len(s) - 1 for s in dataset), unit="frame", desc="calibrate")
+    try:
+        rec = record(tracker, dataset, bar.update)
+    finally:
+        bar.close()
+    cal = calibrate(rec)
+    print(f"confidence on {dataset.name} ({len(dataset)} sequences, {cal.frames} frames, {cal.positives} with the box "
+          f"on the target): ROC AUC {cal.roc_auc:.3f} (leave-one-sequence-out {cal.roc_auc_loso:.3f}; the network's "
+          f"score alone {cal.roc_auc_raw:.3f})")
+    print("weights (bias, " + ", ".join(CONFIDENCE_FEATURES) + "): " + ", ".join(f"{w:.4f}" for w in cal.weights))
+    print("reliability (mean confidence -> observed rate, frames): " +
+          "; ".join(f"{a:.2f} -> {b:.2f} ({n})" for a, b, n in cal.reliability))
+    if args.plot:
+        plot_reliability(cal, args.plot)
+    if args.write_config:
+        from ..zoo import resolve_config
+
+        conf = resolve_config(args.model)
+        data = config_to_dict(conf)
+        data["tracker"]["confidence_weights"] = [round(float(w), 4) for w in cal.weights]
+        atomic_write_text(args.write_config, yaml.safe_dump(data, sort_keys=False))
+        print(f"config with the confidence weights: {Path(args.write_config)}")
+    return 0

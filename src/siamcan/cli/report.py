@@ -29,8 +29,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.datasets import load_dataset
     from ..errors import SiamcanError
-    from ..evaluation.report import (bootstrap_auc, check_plot_path, format_bootstrap, format_per_sequence,
-                                     format_table, plot_curves, public, score_trackers)
+    from ..evaluation.report import (bootstrap_auc, check_plot_path, format_bootstrap, format_longterm,
+                                     format_per_sequence, format_table, plot_curves, public, score_trackers)
     from ..fileio import atomic_write_text, check_name
 
     if args.bootstrap < 0:
@@ -44,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
         raise SiamcanError("--bootstrap is for one-pass datasets (success AUC); not for VOT")
     report = score_trackers(dataset, Path(args.results), args.trackers, args.vot_year)
     print(format_table(report, dataset.supervised))
+    if report.get("_longterm"):
+        print(format_longterm(report))
+        report["longterm_per_sequence"] = report["_longterm"]
     if args.attributes:
         _print_attributes(report, dataset.supervised)
     if args.per_sequence:

@@ -7,6 +7,7 @@ own: Ctrl-C / SIGTERM (or ``--max-frames``) ends it normally, and the boxes of e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -33,6 +34,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop after N frames (init frame included; default: the whole source)")
     p.add_argument("--onnx-dir", default=None, metavar="DIR", help="folder written by 'siamcan export --onnx DIR'")
+    p.add_argument("--scores", default=None, metavar="FILE",
+                   help="also write 'confidence,lost' per frame (the confidence that the box covers the target, "
+                        "lost 1 while the tracker considers the target lost)")
+    p.add_argument("--no-redetect", action="store_true",
+                   help="do not search the whole frame for a lost target (re-detection is on where the model's "
+                        "config enables it)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: physical cores - 1, at least 1: two threads sharing a core with "
                         "another job run many times slower than one)")
@@ -43,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..progress import progress_bar
 
-    from ..fileio import write_boxes
+    from ..fileio import atomic_write_text, write_boxes
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
     from ..tracking.video import VideoWriter
@@ -60,16 +67,20 @@ def run(args: argparse.Namespace) -> int:
         output = Path(args.output) if args.output else default_output(args.source, source.stream)
         if output.is_dir():
             raise SiamcanError(f"--output {output} is a folder, expected a file name")
+        if args.scores and Path(args.scores).is_dir():
+            raise SiamcanError(f"--scores {args.scores} is a folder, expected a file name")
         if args.save_video and Path(args.save_video).is_dir():
             raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
         set_threads(args.threads)
         tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
                                           onnx_dir=args.onnx_dir)
+        if args.no_redetect:
+            tracker.cfg = dataclasses.replace(tracker.cfg, redetect=False)
     except BaseException:
         source.close()
         raise
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
-    boxes, carried = [], []
+    boxes, carried, scores = [], [], []
     t_track = 0.0
     finished = stopped = False
     total = len(source) or None  # None: a camera or live stream, no known length
@@ -84,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
                            "cannot be decoded; previous box carried")
             t_track += step.seconds
             boxes.append(step.box)
+            scores.append((step.score, step.lost))
             if writer is not None and step.frame is not None:
-                writer.write(step.frame, step.box, carried=bool(carried and carried[-1] == step.index + 1))
+                writer.write(step.frame, step.box, carried=bool(carried and carried[-1] == step.index + 1),
+                             score=step.score, lost=step.lost)
         finished = True
     except KeyboardInterrupt:
         if not (source.stream and boxes):
@@ -97,10 +110,15 @@ def run(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close() if finished else writer.abort()
     write_boxes(output, boxes)
+    if args.scores:
+        atomic_write_text(args.scores, "".join(f"{sc:.4f},{int(lost)}\n" for sc, lost in scores))
     n = len(boxes)
+    lost_frames = sum(lost for _, lost in scores)
     fps = (n - 1 - len(carried)) / t_track if t_track > 0 else float("nan")
     print(f"tracked {n} frames at {fps:.1f} FPS (network + post-processing); boxes: {os.path.abspath(output)}"
           + (f"; video: {args.save_video}" if writer else "")
+          + (f"; scores: {args.scores}" if args.scores else "")
+          + (f"; target lost in {lost_frames} frame(s)" if lost_frames else "")
           + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
           + ("; stopped by interrupt" if stopped else ""))
     return 0

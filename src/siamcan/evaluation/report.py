@@ -29,7 +29,8 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
     A sequence without a result file is never scored as a failure: the means are over the sequences that every
     compared tracker has a result for, and the others are listed under ``"missing"`` (tracker -> sequence names)."""
     names = trackers or list_trackers(results, dataset.name)
-    out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}, "_sequences": {}}
+    out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}, "_sequences": {},
+                 "_longterm": {}}
     loaded = {}
     for name in names:
         loaded[name] = load_results(results, dataset, name)
@@ -60,7 +61,70 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
                                     np.mean([s.precision for s in scores], axis=0))
             out["_attributes"][name] = M.per_attribute(scores)
             out["_sequences"][name] = {sc.name: sc.auc for sc in scores}
+            if has_absent_frames(dataset):
+                lt, per = longterm(dataset, results, name, res)
+                out["trackers"][name]["longterm"] = lt
+                out["_longterm"][name] = per
     return out
+
+
+def has_absent_frames(dataset: Dataset) -> bool:
+    """Does the ground truth mark frames where the target is absent (``nan`` rows, absent flags)?"""
+    return any((s.absent is not None and s.absent[1:].any()) or not np.isfinite(s.gt[1:]).all() for s in dataset)
+
+
+def longterm(dataset: Dataset, results: Path, tracker: str, boxes: dict) -> tuple[dict, dict]:
+    """VOT long-term precision / recall / F-score of one tracker (:mod:`.longterm`) from its boxes and the
+    ``<seq>_confidence.value`` files beside them; a sequence without one gets a constant confidence (every frame
+    reported), and the summary says how many did. The init frame is left out."""
+    from ..geometry import box_iou
+    from .longterm import longterm_scores
+    from .results import confidence_path, read_confidence, result_file, tracker_root
+
+    root = tracker_root(results, dataset.name) / tracker
+    data, constant = {}, 0
+    for s in dataset:
+        gt = s.gt[:, :4] if s.gt.shape[1] == 4 else None
+        if gt is None:
+            continue
+        pred = M._aligned(boxes[s.name], len(gt))
+        visible = np.isfinite(gt).all(axis=1)
+        if s.absent is not None:
+            visible &= ~s.absent
+        overlaps = np.where(visible, np.nan_to_num(box_iou(pred, np.nan_to_num(gt))), 0.0)
+        f = result_file(root, dataset, s)
+        conf = read_confidence(confidence_path(f), len(gt)) if f is not None else None
+        if conf is None:
+            conf, constant = np.ones(len(gt)), constant + 1
+        data[s.name] = (overlaps[1:], conf[1:], visible[1:])
+    if not data:
+        return {}, {}
+    lt = longterm_scores(data)
+    summary = {"precision": lt.precision, "recall": lt.recall, "fscore": lt.fscore, "threshold": lt.threshold,
+               "sequences_without_confidence": constant}
+    return summary, lt.per_sequence
+
+
+def format_longterm(report: dict) -> str:
+    """The long-term table (tracking precision, recall, F-score at the best threshold) and per-sequence F-scores."""
+    rows = {n: r["longterm"] for n, r in report["trackers"].items() if r.get("longterm")}
+    if not rows:
+        return ""
+    head = f"{'tracker':<24} {'F':>7} {'Pr':>7} {'Re':>7} {'tau':>7}"
+    lines = ["long-term measures (VOT-LT; the ground truth marks absent frames): F-score, tracking precision and "
+             "recall at the best confidence threshold tau", head, "-" * len(head)]
+    for n in sorted(rows, key=lambda k: -rows[k]["fscore"]):
+        r = rows[n]
+        note = (f"  ({r['sequences_without_confidence']} sequence(s) without a confidence file: constant)"
+                if r["sequences_without_confidence"] else "")
+        lines.append(f"{n:<24} {r['fscore']:7.3f} {r['precision']:7.3f} {r['recall']:7.3f} {r['threshold']:7.3f}"
+                     f"{note}")
+    per = report.get("_longterm", {})
+    seqs = sorted({q for v in per.values() for q in v})
+    if seqs:
+        lines.append("per-sequence F-score: " + "; ".join(
+            f"{q}: " + ", ".join(f"{n} {per[n][q]['fscore']:.3f}" for n in rows if q in per.get(n, {})) for q in seqs))
+    return "\n".join(lines)
 
 
 def bootstrap_auc(per_sequence: dict[str, dict[str, float]], samples: int = 10000, seed: int = 0,

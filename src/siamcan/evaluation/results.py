@@ -1,6 +1,8 @@
 """Result files in the pysot-toolkit layout.
 
 One-pass: ``DIR/<dataset>/<tracker>/<seq>.txt`` (one ``x,y,w,h`` line per frame).
+One-pass runs also write ``<seq>_confidence.value`` beside the boxes (one confidence per frame, the init frame an
+empty line: the VOT long-term convention), read by the long-term measures.
 VOT supervised: ``DIR/<dataset>/<tracker>/baseline/<seq>/<seq>_001.txt`` (``1`` init, ``2`` failure, ``0``
 skipped, else ``x,y,w,h``). ``DIR`` may also point at the dataset level directly (``DIR/<tracker>/...``).
 
@@ -10,6 +12,7 @@ results in either naming score the same.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -99,25 +102,56 @@ def load_results(results: Path, dataset: Dataset, tracker: str) -> dict:
     if not root.is_dir():
         raise SiamcanError(f"no results for tracker '{tracker}' in {root.parent}")
     out = {}
-    names = {s.name for s in dataset}
     for seq in dataset:
-        if dataset.supervised:
-            p = root / "baseline" / seq.name / f"{seq.name}_001.txt"
-            if p.is_file():
-                out[seq.name] = read_vot(p)
-        else:
-            for name in result_names(seq, names - {seq.name}):
-                p = root / f"{name}.txt"
-                if p.is_file():
-                    out[seq.name] = read_one_pass(p)
-                    break
+        p = result_file(root, dataset, seq)
+        if p is not None:
+            out[seq.name] = read_vot(p) if dataset.supervised else read_one_pass(p)
     return out
+
+
+def result_file(root: Path, dataset: Dataset, seq: Sequence) -> Path | None:
+    """The result file of ``seq`` in a tracker's folder ``root`` (one-pass: under :func:`result_names`), or None."""
+    if dataset.supervised:
+        p = root / "baseline" / seq.name / f"{seq.name}_001.txt"
+        return p if p.is_file() else None
+    names = {s.name for s in dataset}
+    for name in result_names(seq, names - {seq.name}):
+        p = root / f"{name}.txt"
+        if p.is_file():
+            return p
+    return None
 
 
 def format_row(row: list[float]) -> str:
     if len(row) == 1:
         return str(int(row[0]))
     return ",".join(f"{v:.4f}" for v in row)
+
+
+def confidence_path(result: Path) -> Path:
+    """``<seq>_confidence.value`` beside a one-pass result file ``<seq>.txt`` (the VOT long-term convention)."""
+    return result.with_name(f"{result.stem}_confidence.value")
+
+
+def write_confidence(path: Path, scores: list[float]) -> None:
+    """One confidence per frame, atomically; the init frame (NaN) is an empty line, as the VOT toolkit writes it."""
+    atomic_write_text(path, "".join(("" if not math.isfinite(v) else f"{v:.6f}") + "\n" for v in scores))
+
+
+def read_confidence(path: Path, frames: int) -> np.ndarray | None:
+    """The confidences of a result file (NaN for empty lines), or None when the file is absent or does not have one
+    value per frame."""
+    if not path.is_file():
+        return None
+    from ..fileio import read_text
+
+    lines = read_text(path, "confidence file").splitlines()
+    if len(lines) != frames:
+        return None
+    try:
+        return np.array([float(v) if v.strip() else np.nan for v in lines])
+    except ValueError:
+        return None
 
 
 def write_rows(path: Path, rows: list[list[float]]) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import SiamcanError
 from .datasets import Dataset, Sequence
 from .geometry import region_overlaps_raster
-from .results import one_pass_path, vot_path, write_rows
+from .results import confidence_path, one_pass_path, vot_path, write_confidence, write_rows
 
 REINIT_SKIP = 5  # VOT: re-initialise 5 frames after a failure
 
@@ -40,6 +40,7 @@ class TrackerSpec:
     benchmark: str | None = None
     nanotrack_dir: str | None = None
     rgb: bool = False  # nanotrack-v2/-v3: feed RGB crops (as OpenCV's TrackerNano) instead of NanoTrack's BGR
+    redetect: bool | None = None  # siamcan: False turns re-detection off (None: as the config says)
 
 
 TRACKER_KINDS = ("siamcan", "nanotrack-v3", "nanotrack-v2", "nanotrack-cv2")
@@ -109,22 +110,36 @@ def build_tracker(spec: TrackerSpec, threads: int | None = None) -> FrameTracker
     if spec.kind == "siamcan":
         from ..zoo import Tracker
 
-        return Tracker.from_pretrained(spec.model, weights=spec.weights, device=spec.device,
-                                       benchmark=spec.benchmark, threads=threads)
+        tr = Tracker.from_pretrained(spec.model, weights=spec.weights, device=spec.device,
+                                     benchmark=spec.benchmark, threads=threads)
+        if spec.redetect is not None:
+            import dataclasses
+
+            tr.cfg = dataclasses.replace(tr.cfg, redetect=spec.redetect)
+        return tr
     raise SiamcanError(f"unknown --tracker '{spec.kind}' ({', '.join(TRACKER_KINDS)})")
+
+
+def run_one_pass_scored(tracker: FrameTracker, seq: Sequence, tick: Callable[[], object] | None = None
+                        ) -> tuple[list[list[float]], list[float]]:
+    """Init on frame 0 with the ground-truth box, then one box and one score (the tracker's confidence) per frame;
+    the init frame's score is NaN (``tick`` is called per frame)."""
+    boxes = [seq.init_box(0)]
+    scores = [float("nan")]
+    tracker.init(seq.frame(0), boxes[0])
+    for i in range(1, len(seq)):
+        box, score = tracker.update(seq.frame(i))
+        boxes.append([float(v) for v in box])
+        scores.append(float(score))
+        if tick is not None:
+            tick()
+    return boxes, scores
 
 
 def run_one_pass(tracker: FrameTracker, seq: Sequence, tick: Callable[[], object] | None = None
                  ) -> list[list[float]]:
     """Init on frame 0 with the ground-truth box, then one box per frame (``tick`` is called per frame)."""
-    boxes = [seq.init_box(0)]
-    tracker.init(seq.frame(0), boxes[0])
-    for i in range(1, len(seq)):
-        box, _ = tracker.update(seq.frame(i))
-        boxes.append([float(v) for v in box])
-        if tick is not None:
-            tick()
-    return boxes
+    return run_one_pass_scored(tracker, seq, tick)[0]
 
 
 def run_supervised(tracker: FrameTracker, seq: Sequence, tick: Callable[[], object] | None = None
@@ -223,12 +238,16 @@ def _run_task(seq: Sequence, supervised: bool, out: Path, tick: Callable[[], obj
     """Track one sequence with this process's tracker, write its result file; -> (name, frames, seconds)."""
     assert _WORKER_TRACKER is not None
     t0 = time.perf_counter()
-    run = run_supervised if supervised else run_one_pass
     try:
-        rows = run(_WORKER_TRACKER, seq, tick)
+        if supervised:
+            rows = run_supervised(_WORKER_TRACKER, seq, tick)
+        else:
+            rows, scores = run_one_pass_scored(_WORKER_TRACKER, seq, tick)
     except SiamcanError as e:  # e.g. an init box that does not fit the frame: say which sequence
         raise SiamcanError(f"sequence {seq.name}: {e}") from None
     seconds = time.perf_counter() - t0
+    if not supervised:  # beside the boxes, written first: the boxes file marks the sequence as done
+        write_confidence(confidence_path(out), scores)
     write_rows(out, rows)
     return seq.name, len(seq), seconds
 

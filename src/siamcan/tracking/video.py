@@ -7,7 +7,8 @@
   colours per frame from the image plus three reserved for the boxes, so the box colours are exact in every frame.
 * other extensions (``.avi``, ...): OpenCV's writer (mp4v), as before.
 
-Colours: tracker green, ground truth orange (demo), a carried box (undecodable frame) red.
+Colours: tracker green, ground truth orange (demo), a carried box (undecodable frame) red, the box while the
+tracker considers the target lost magenta; the tracker's confidence is written above its box (not in GIFs).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ..errors import SiamcanError
 TRACK_COLOR = (0, 255, 0)  # BGR: green
 GT_COLOR = (0, 140, 255)  # BGR: orange
 CARRIED_COLOR = (0, 0, 255)  # BGR: red
+LOST_COLOR = (255, 0, 255)  # BGR: magenta
 GIF_MAX_SIDE = 320
 H264_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _GIF_COLORS = 61  # image colours per GIF frame; palette entries 61, 62, 63 are the box colours
@@ -37,10 +39,11 @@ def draw_box(frame: np.ndarray, box, color=TRACK_COLOR, thickness: int = 2, labe
     return out
 
 
-def _boxes(box, carried: bool, gt) -> list[tuple[list[float], tuple[int, int, int]]]:
+def _boxes(box, carried: bool, gt, lost: bool = False) -> list[tuple[list[float], tuple[int, int, int]]]:
     """What to draw, bottom first: the ground truth (if any), then the tracker's box."""
     out = [] if gt is None else [([float(v) for v in gt], GT_COLOR)]
-    return out + [([float(v) for v in box], CARRIED_COLOR if carried else TRACK_COLOR)]
+    color = CARRIED_COLOR if carried else LOST_COLOR if lost else TRACK_COLOR
+    return out + [([float(v) for v in box], color)]
 
 
 class VideoWriter:
@@ -63,16 +66,24 @@ class VideoWriter:
         self.writer = None  # cv2.VideoWriter, _H264Writer or _GifWriter, opened at the first frame
         self.frames_written = 0
 
-    def write(self, frame: np.ndarray, box, carried: bool = False, gt=None) -> None:
+    def write(self, frame: np.ndarray, box, carried: bool = False, gt=None, score: float | None = None,
+              lost: bool = False) -> None:
+        """One frame with the tracker's box (and the ground truth, if given); ``score`` is written above the box,
+        ``lost`` draws it in the lost colour."""
+        boxes = _boxes(box, carried, gt, lost)
         if self.gif:
             if self.writer is None:
                 self.writer = _GifWriter(self.tmp, self.fps)
-            self.writer.write(frame, _boxes(box, carried, gt))
+            self.writer.write(frame, boxes)
             self.frames_written += 1
             return
         img = frame
-        for b, color in _boxes(box, carried, gt):
-            img = draw_box(img, b, color)
+        for i, (b, color) in enumerate(boxes):
+            last = i == len(boxes) - 1
+            label = None
+            if last and score is not None and score == score:  # not NaN
+                label = f"{'lost ' if lost else ''}{score:.2f}"
+            img = draw_box(img, b, color, label=label)
         if self.writer is None:
             h, w = img.shape[:2]
             if self.h264:

@@ -55,16 +55,71 @@ def cache_sequence(seq: Sequence, max_frames: int | None = None) -> InMemorySequ
     return InMemorySequence(**fields, images=images)
 
 
+def _score_sequence(tracker, s, supervised: bool, exclude_absent: bool):
+    if supervised:
+        return score_vot(s, run_supervised(tracker, s))
+    return score_one_pass(s, np.asarray(run_one_pass(tracker, s)), exclude_absent)
+
+
+def _objective(scores: list, supervised: bool, vot_year: str) -> float:
+    if supervised:
+        low, high = EAO_RANGES.get(vot_year, EAO_RANGES["VOT2018"])
+        return float(np.nan_to_num(eao(scores, low, high)))
+    return summarize_one_pass(scores)["success_auc"]
+
+
 def score_params(engine, base: TrackerConfig, params: dict[str, float], sequences: list[InMemorySequence],
                  supervised: bool, vot_year: str = "VOT2018", exclude_absent: bool = False) -> float:
     """Objective for one parameter set: mean success AUC (one-pass) or EAO (VOT)."""
     tracker = SiamCANTracker(engine, dataclasses.replace(base, **params))
-    if supervised:
-        scores = [score_vot(s, run_supervised(tracker, s)) for s in sequences]
-        low, high = EAO_RANGES.get(vot_year, EAO_RANGES["VOT2018"])
-        return float(np.nan_to_num(eao(scores, low, high)))
-    scores = [score_one_pass(s, np.asarray(run_one_pass(tracker, s)), exclude_absent) for s in sequences]
-    return summarize_one_pass(scores)["success_auc"]
+    return _objective([_score_sequence(tracker, s, supervised, exclude_absent) for s in sequences], supervised,
+                      vot_year)
+
+
+# ----------------------------------------------------------------------------------- parallel trials
+_WORKER: dict = {}
+
+
+def _worker_init(model, weights, threads: int, sequences: list, max_frames: int | None) -> None:
+    """A tuning worker: its own network (``threads`` threads) and, decoded on first use, its own frame cache."""
+    from .threads import set_threads
+    from .zoo import Tracker
+
+    set_threads(threads)
+    _WORKER.update(engine=Tracker.from_pretrained(model, weights=weights, threads=threads).engine,
+                   sequences=sequences, max_frames=max_frames, cache={})
+
+
+def _worker_score(index: int, base: TrackerConfig, params: dict, supervised: bool, exclude_absent: bool):
+    cache = _WORKER["cache"]
+    if index not in cache:
+        cache[index] = cache_sequence(_WORKER["sequences"][index], _WORKER["max_frames"])
+    tracker = SiamCANTracker(_WORKER["engine"], dataclasses.replace(base, **params))
+    return _score_sequence(tracker, cache[index], supervised, exclude_absent)
+
+
+class ParallelScorer:
+    """Scores parameter sets with ``workers`` processes, one sequence per task (longest first), each worker holding
+    the network and the frames it has decoded. Used by :func:`tune` when ``workers`` > 1."""
+
+    def __init__(self, model, weights, dataset: Dataset, workers: int, max_frames: int | None = None):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        seqs = list(dataset)
+        self.n = len(seqs)
+        self.order = sorted(range(self.n), key=lambda i: -len(seqs[i]))
+        self.pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                        initargs=(model, weights, 1, seqs, max_frames))
+
+    def __call__(self, base: TrackerConfig, params: dict, supervised: bool, vot_year: str,
+                 exclude_absent: bool) -> float:
+        futures = {i: self.pool.submit(_worker_score, i, base, params, supervised, exclude_absent)
+                   for i in self.order}
+        return _objective([futures[i].result() for i in range(self.n)], supervised, vot_year)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def search_space(overrides: dict[str, tuple[float, float]] | None = None) -> dict[str, tuple[float, float]]:
@@ -99,10 +154,12 @@ def include_start(space: dict[str, tuple[float, float]], base: TrackerConfig
 def tune(engine, base: TrackerConfig, dataset: Dataset, trials: int, seed: int = 0,
          max_frames: int | None = None, vot_year: str = "VOT2018",
          callback: Callable[[int, dict, float], None] | None = None,
-         space: dict[str, tuple[float, float]] | None = None) -> tuple[dict[str, float], float, list[dict]]:
+         space: dict[str, tuple[float, float]] | None = None,
+         scorer: ParallelScorer | None = None) -> tuple[dict[str, float], float, list[dict]]:
     """Run the search over ``space`` (default: SiamBAN's ``SPACE``, widened to hold the config's own values); returns
     (best params, best objective, all trials as dicts). Ctrl-C / SIGTERM ends the search after the trials that
-    finished: :class:`TuneInterrupted` carries them."""
+    finished: :class:`TuneInterrupted` carries them. With a ``scorer`` (:class:`ParallelScorer`) the trials' sequences
+    run in its worker processes (same objective, same sampler: the same trials as one process)."""
     space, _ = include_start(search_space(space), base)
     try:
         import optuna
@@ -114,15 +171,18 @@ def tune(engine, base: TrackerConfig, dataset: Dataset, trials: int, seed: int =
     history: list[dict] = []
     interrupted = []
     try:
-        sequences = [cache_sequence(s, max_frames) for s in dataset]
+        sequences = [cache_sequence(s, max_frames) for s in dataset] if scorer is None else []
     except KeyboardInterrupt:
         raise TuneInterrupted(history) from None
 
     def objective(trial: "optuna.Trial") -> float:
         params = {k: trial.suggest_float(k, lo, hi) for k, (lo, hi) in space.items()}
         try:
-            value = score_params(engine, base, params, sequences, dataset.supervised, vot_year,
-                                 dataset.exclude_absent)
+            if scorer is None:
+                value = score_params(engine, base, params, sequences, dataset.supervised, vot_year,
+                                     dataset.exclude_absent)
+            else:
+                value = scorer(base, params, dataset.supervised, vot_year, dataset.exclude_absent)
         except KeyboardInterrupt:  # end the study quietly: optuna would log this trial's failure with a traceback
             interrupted.append(trial.number)
             trial.study.stop()

@@ -137,6 +137,12 @@ def test_tune_over_two_folders_starts_from_config_values(dev_otb, tmp_path, caps
     tuned = load_config(out_cfg).tracker
     assert tuned.window_influence == round(float(best[1]), 4) and tuned.lr == round(float(best[3]), 4)
     assert all(0.0 <= float(r.split(",")[2]) <= 1.2 for r in rows[1:])
+    # two worker processes run the same trials: the same log
+    log2 = tmp_path / "trials2.csv"
+    assert main(["tune", str(a), str(b), "--format", "otb", "--model", "siamcan-lite", "--trials", "2",
+                 "--sequences", "parkour", "dog", "--range", "penalty_k=0:1.2", "--log", str(log2),
+                 "--workers", "2"]) == 0
+    assert log2.read_text() == log.read_text()
     assert main(["tune", str(a), "--trials", "1", "--range", "penalty=0:1"]) == 2
     assert "penalty" in capsys.readouterr().err
     # the same sequence name in two folders is refused, one line

@@ -50,3 +50,44 @@ def test_threshold_resolution_and_nans():
     conf = np.linspace(0, 1, 1000)
     th = determine_thresholds(np.r_[conf, np.nan], resolution=100)
     assert len(th) == 100 and np.all(np.diff(th[1:-1]) <= 0)
+
+
+def test_report_scores_absent_frames_from_the_confidence_files(tmp_path, capsys):
+    """``siamcan report`` on a dataset whose ground truth marks absent frames adds the long-term measures, from the
+    ``<seq>_confidence.value`` files beside the boxes (a missing one: constant confidence, and it says so)."""
+    import json
+
+    import cv2
+
+    from siamcan.cli.main import main
+
+    data = tmp_path / "lt"
+    (data / "seq" / "img").mkdir(parents=True)
+    for i in range(6):
+        cv2.imwrite(str(data / "seq" / "img" / f"{i + 1:04d}.jpg"), np.zeros((50, 60, 3), np.uint8))
+    gt = ["10,10,20,20", "12,10,20,20", "nan,nan,nan,nan", "nan,nan,nan,nan", "14,10,20,20", "16,10,20,20"]
+    (data / "seq" / "groundtruth_rect.txt").write_text("\n".join(gt) + "\n")
+    res = tmp_path / "results" / "lt"
+    for name, conf in (("A", ["", "0.9", "0.2", "0.3", "0.8", "0.1"]), ("B", None)):
+        (res / name).mkdir(parents=True)
+        # frame 2 exact, frames 3-4 (absent) a box anywhere, frame 5 half off, frame 6 missed
+        (res / name / "seq.txt").write_text("10,10,20,20\n12,10,20,20\n0,0,5,5\n0,0,5,5\n24,10,20,20\n40,30,5,5\n")
+        if conf is not None:
+            (res / name / "seq_confidence.value").write_text("\n".join(conf) + "\n")
+    out = tmp_path / "r.json"
+    assert main(["report", str(data), "--format", "otb", "--results", str(tmp_path / "results"), "--json",
+                 str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "long-term measures" in text and "without a confidence file" in text
+    lt = json.loads(out.read_text())["trackers"]
+    # frames 2..6: overlaps 1, 0 (absent), 0 (absent), IoU(24-44 vs 14-34) = 10*20/(2*400-200) = 1/3, 0
+    overlaps = np.array([1.0, 0.0, 0.0, 1 / 3, 0.0])
+    visible = np.array([True, False, False, True, True])
+    want = longterm_scores({"seq": (overlaps, np.array([0.9, 0.2, 0.3, 0.8, 0.1]), visible)})
+    assert lt["A"]["longterm"]["fscore"] == pytest.approx(want.fscore)
+    assert lt["A"]["longterm"]["precision"] == pytest.approx(want.precision)
+    # by hand: tau 0.8 reports frames 2 and 5: Pr (1 + 1/3) / 2, Re (4/3) / 3 -> F = 0.5714
+    assert want.fscore == pytest.approx(2 * (2 / 3) * (4 / 9) / (2 / 3 + 4 / 9)) and want.threshold == 0.8
+    const = longterm_scores({"seq": (overlaps, np.ones(5), visible)})
+    assert lt["B"]["longterm"]["fscore"] == pytest.approx(const.fscore)
+    assert lt["B"]["longterm"]["sequences_without_confidence"] == 1

@@ -256,8 +256,9 @@ class SiamCANTracker:
         return [centres[i] for i in order]
 
     def _search_lost(self, frame: np.ndarray) -> tuple[list[float], float]:
-        """One frame of re-detection: the crop at the last seen position and the next ``redetect_tiles - 1`` tiles
-        of a sweep over the frame, each scored without the cosine window (the target may be anywhere in it). The
+        """One frame of re-detection: ``redetect_tiles`` crops - at the last seen position, at the last frame's
+        candidate and at the next tiles of a sweep over the frame - each scored without the cosine window (the
+        target may be anywhere in it). The
         target is re-acquired when the best candidate has confidence >= ``found_threshold`` on two frames in a row
         at the same place; until then the reported box stays where the target was last seen, with the best
         candidate's confidence."""
@@ -266,8 +267,11 @@ class SiamCANTracker:
         scale_z = g.exemplar_size / s_z
         s_x = max(round(s_z * g.search_scale), 1)
         tiles = self._tiles(frame.shape, s_x)
-        picks = [self.center] + [tiles[(self.sweep + k) % len(tiles)] for k in range(c.redetect_tiles - 1)]
-        self.sweep = (self.sweep + c.redetect_tiles - 1) % len(tiles)
+        # the last seen position, last frame's candidate (to confirm it) and the next tiles of the sweep
+        picks = [self.center] + ([np.array(self.pending)] if self.pending is not None else [])
+        n = max(c.redetect_tiles - len(picks), 0)
+        picks += [tiles[(self.sweep + k) % len(tiles)] for k in range(n)]
+        self.sweep = (self.sweep + n) % len(tiles)
         best = None
         for centre in picks:
             crop = crop_patch(frame, centre, g.instance_size, s_x, self.channel_average)

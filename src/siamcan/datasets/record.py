@@ -1,4 +1,5 @@
-"""The one record of an annotated object through a video (:class:`Sequence`) and a named list of them (:class:`Dataset`).
+"""The one record of an annotated object through a video (:class:`Sequence`) and a named list of them
+(:class:`Dataset`).
 
 Every reader returns these; training samples pairs from them, evaluation runs and scores trackers on them.
 
@@ -16,9 +17,10 @@ from ..errors import SiamcanError
 from ..geometry import polygon_to_init_rect, polygons_to_rects
 
 
-@dataclass
+@dataclass(eq=False)
 class Sequence:
-    """One annotated object through a video (or one image: a detection dataset's object).
+    """One annotated object through a video (or one image: a detection dataset's object). Records compare by
+    identity (training draws distractors as "another track than this one").
 
     ``boxes`` (N, 4) ``x, y, w, h`` (top-left, pixels of the stored image), a NaN row where the object is not
     annotated. The optional fields are those some formats have:

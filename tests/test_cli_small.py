@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from siamcan.cli.export import check_line
+from siamcan.tracking.export import check_line
 from siamcan.cli.main import _DefaultsFormatter, build_parser, main
 
 from test_reliability_input import write_frames

@@ -122,7 +122,7 @@ def test_absent_frames_are_excluded_when_asked():
 
 def test_eao_of_perfect_run_is_one_and_failure_lowers_it():
     gt = np.tile([10, 10, 30, 10, 30, 30, 10, 30], (200, 1)).astype(float)
-    seq = Sequence("s", [], gt, width=100, height=100)
+    seq = Sequence.from_regions("s", [], gt, width=100, height=100)
     good = [[1]] + [[10, 10, 20, 20]] * 199
     bad = [[1]] + [[10, 10, 20, 20]] * 49 + [[2]] + [[0]] * 4 + [[1]] + [[10, 10, 20, 20]] * 145
     s_good, s_bad = M.score_vot(seq, good), M.score_vot(seq, bad)

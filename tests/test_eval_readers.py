@@ -36,7 +36,7 @@ def test_otb_layout_late_start_nan_rows_and_split_annotations(tmp_path):
     by = {s.name: s for s in ds}
     assert sorted(by) == ["Car", "Jogging-1", "Jogging-2"]
     car = by["Car"]
-    assert len(car) == 3 and car.frames[0].name == "0003.jpg"  # starts at the first annotated frame
+    assert len(car) == 3 and Path(car.frames[0]).name == "0003.jpg"  # starts at the first annotated frame
     assert car.init_box() == [1, 2, 10, 12]
     assert np.isnan(car.gt[1]).all()
     assert car.size() == (64, 48) and car.frame(0).shape == (48, 64, 3)
@@ -48,7 +48,7 @@ def test_otb_groundtruth_txt_and_known_sub_range(tmp_path):
     _lines(tmp_path / "Tiger1" / "groundtruth.txt", [[i, i, 5, 5] for i in range(354)])
     seq = load_dataset(tmp_path, "otb").sequences[0]
     # OTB's Tiger1: images 6..354 are evaluated; an annotation starting at image 1 loses its first 5 rows
-    assert seq.frames[0].name == "0006.jpg" and len(seq) == 349 and seq.gt[0, 0] == 5
+    assert Path(seq.frames[0]).name == "0006.jpg" and len(seq) == 349 and seq.gt[0, 0] == 5
 
 
 def test_wrong_line_count_names_both_numbers_and_the_file(tmp_path):
@@ -129,7 +129,7 @@ def test_pysot_json_otb2015_style_and_vot2019_style(tmp_path):
     (tmp_path / "OTB2015.json").write_text(json.dumps(otb))
     ds = load_dataset(tmp_path / "OTB2015.json", "json")
     assert ds.name == "OTB2015" and [s.name for s in ds] == ["Jogging-1", "CarDark"]
-    assert ds.sequences[0].frames[1] == tmp_path / "Jogging" / "img" / "0002.jpg"
+    assert ds.sequences[0].frames[1] == str(tmp_path / "Jogging" / "img" / "0002.jpg")
     assert ds.sequences[1].attributes == ["IV"]
     vot = {"agility": {"video_dir": "agility", "init_rect": [0] * 8, "img_names": [], "width": 854,
                        "height": 480, "gt_rect": [[1, 1, 9, 1, 9, 9, 1, 9]] * 3, "occlusion": []}}
@@ -137,7 +137,7 @@ def test_pysot_json_otb2015_style_and_vot2019_style(tmp_path):
     ds = load_dataset(tmp_path / "VOT2019.json", "json", root=tmp_path / "imgs")
     seq = ds.sequences[0]
     assert ds.supervised and seq.size() == (854, 480)
-    assert seq.frames[2] == tmp_path / "imgs" / "agility" / "color" / "00000003.jpg"
+    assert seq.frames[2] == str(tmp_path / "imgs" / "agility" / "color" / "00000003.jpg")
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SiamcanError, match="not valid JSON"):
         load_dataset(tmp_path / "bad.json", "json")

@@ -171,6 +171,11 @@ def _config(tmp_path: Path, tracker: dict | None = None, model: dict | None = No
     return p
 
 
+def _train_config(tmp_path: Path, gt: bytes | str) -> Path:
+    """A training config over one OTB sequence with the annotation file ``gt``."""
+    return _config(tmp_path, train={"datasets": [{"name": "d", "format": "otb", "root": str(_otb(tmp_path, gt))}]})
+
+
 def _json(tmp_path: Path, meta) -> Path:
     p = tmp_path / "BAD.json"
     p.write_text(meta if isinstance(meta, str) else json.dumps(meta))
@@ -229,6 +234,10 @@ BAD_INPUT = {
     "annotation binary": (lambda t: ["eval", _otb(t, bytes(range(256))), "--format", "otb", "--results", t / "r"],
                           "is not utf-8 text"),
     "result utf-16": (lambda t: _results(t, "5,5,20,20\n".encode("utf-16")), "result file"),
+    "training annotation utf-16": (lambda t: ["train", _train_config(t, "5,5,20,20\n5,5,20,20\n".encode("utf-16")),
+                                              "--output", t / "run"], "groundtruth_rect.txt is not utf-8 text"),
+    "training annotation binary": (lambda t: ["train", _train_config(t, bytes(range(256))), "--output", t / "run"],
+                                   "is not utf-8 text"),
     "result binary": (lambda t: _results(t, b"\xff\xfe\x00\x81" * 10), "is not utf-8 text"),
     "config utf-16": (lambda t: ["track", write_frames(t / "f", 2), "--init", "1,1,5,5", "--model",
                                  _utf16_config(t)], "is not utf-8 text"),
@@ -296,6 +305,11 @@ BAD_INPUT = {
     "--seed -1": (lambda t: ["train", _config(t, train={}), "--output", t / "run", "--seed", "-1"], "--seed"),
     "--workers -1": (lambda t: ["train", _config(t, train={}), "--output", t / "run", "--workers", "-1"],
                      "--workers"),
+    # frame / box count mismatch: one rule for training and evaluation
+    "training count mismatch": (lambda t: ["train", _train_config(t, "5,5,20,20\n" * 3), "--output", t / "run"],
+                                "groundtruth_rect.txt has 3 annotation lines but 2 images were found"),
+    "eval count mismatch": (lambda t: ["eval", _otb(t, "5,5,20,20\n" * 3), "--format", "otb", "--results", t / "r"],
+                            "groundtruth_rect.txt has 3 annotation lines but 2 images were found"),
     # export, tune, demo
     "export opset 999": (lambda t: ["export", "--onnx", t / "o", "--opset", "999"], "--opset must be between 17"),
     "export opset 11": (lambda t: ["export", "--onnx", t / "o", "--opset", "11"], "--opset must be between 17"),

@@ -75,15 +75,21 @@ def _imports(p: Path) -> set[str]:
 
 
 def test_layers_import_downwards_only():
-    """data/ does not reach into evaluation/ (shared geometry lives below both); models/ knows no tracker, trainer
-    or command line."""
+    """data/ does not reach into evaluation/ (shared geometry and the dataset readers live below both); the readers
+    (datasets/) know neither their users nor the tracker, models or config; models/ knows no tracker, trainer or
+    command line."""
     rules = {"data": ("siamcan.evaluation", "siamcan.cli", "siamcan.training"),
+             "datasets": ("siamcan.data", "siamcan.evaluation", "siamcan.training", "siamcan.tracking", "siamcan.cli",
+                          "siamcan.models", "siamcan.config"),
              "models": ("siamcan.tracking", "siamcan.training", "siamcan.evaluation", "siamcan.cli", "siamcan.data"),
              "evaluation": ("siamcan.training", "siamcan.cli", "siamcan.data")}
     bad = []
     for layer, forbidden in rules.items():
-        for p in sorted((SRC / layer).rglob("*.py")):
-            bad += [f"{p.relative_to(SRC)} imports {m}" for m in _imports(p) if m.startswith(forbidden)]
+        files = sorted((SRC / layer).rglob("*.py"))
+        assert files, f"no layer {layer}/"
+        for p in files:
+            bad += [f"{p.relative_to(SRC)} imports {m}" for m in _imports(p)
+                    if any(m == f or m.startswith(f + ".") for f in forbidden)]
     assert not bad, "\n".join(bad)
 
 
@@ -103,3 +109,21 @@ def test_allowed_names_are_the_implemented_ones():
         region_masks(np.array([100, 100, 150, 140]), label)
     for kind in config.REG_LOSSES:
         reg_loss_per_point(torch.ones(2, 4), torch.ones(2, 4), kind)
+
+
+def test_one_reader_per_format():
+    """Training and evaluation read datasets through the one registry of datasets/: neither data/ nor evaluation/
+    parses annotation files itself (no reader function, no XML / JSON annotation parsing of its own)."""
+    from siamcan.datasets import FORMATS
+
+    train = {"otb", "got10k", "lasot", "vid", "coco", "det", "ytb", "pysot_json"}
+    evaluation = {"otb", "uav123", "lasot", "got10k", "vot", "json"}
+    assert train | evaluation <= set(FORMATS)
+    found = []
+    for p in [SRC / "data" / "readers.py", SRC / "evaluation" / "datasets.py"]:
+        tree = ast.parse(p.read_text())
+        found += [f"{p.relative_to(SRC)}: {n.name}" for n in ast.walk(tree)
+                  if isinstance(n, ast.FunctionDef) and n.name.startswith(("read_", "_read"))
+                  and n.name != "read_dataset"]
+        found += [f"{p.relative_to(SRC)} imports {m}" for m in _imports(p) if m.startswith("siamcan.fileio")]
+    assert not found, "\n".join(found)

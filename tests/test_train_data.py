@@ -163,7 +163,7 @@ def test_pairs_are_deterministic(otb_train_data):
 
 
 def test_missing_and_corrupt_roots_give_clear_errors(tmp_path):
-    with pytest.raises(SiamcanError, match="root folder .*nope.* not found"):
+    with pytest.raises(SiamcanError, match="dataset 'X': dataset folder not found: .*nope"):
         read_dataset(DatasetConfig(name="X", format="otb", root=str(tmp_path / "nope")))
     (tmp_path / "empty").mkdir()
     with pytest.raises(SiamcanError, match="no usable otb sequences"):
@@ -177,7 +177,7 @@ def test_missing_and_corrupt_roots_give_clear_errors(tmp_path):
     seq = tmp_path / "broken" / "s"
     _img(seq / "img" / "0001.jpg")
     (seq / "groundtruth.txt").write_text("1,2,oops,4\n")
-    with pytest.raises(SiamcanError, match="line 1"):
+    with pytest.raises(SiamcanError, match="groundtruth.txt:1: cannot parse '1,2,oops,4'"):
         read_dataset(DatasetConfig(name="X", format="otb", root=str(tmp_path / "broken")))
 
 
@@ -190,21 +190,24 @@ def test_shared_training_data_reads(shared_data, monkeypatch):
 
 
 def test_one_frame_order_for_training_evaluation_and_tracking(tmp_path):
-    """Unpadded frame numbers and mixed-case extensions: training, evaluation (fileio.image_files) and
-    `siamcan track` list a folder the same way (natural order), so image i always meets annotation line i."""
-    from siamcan.data.readers import _images
-    from siamcan.fileio import image_files as eval_list
+    """Unpadded frame numbers and mixed-case extensions: training and evaluation (one reader, fileio.image_files)
+    and `siamcan track` list a folder the same way (natural order), so image i always meets annotation line i."""
+    from siamcan.evaluation import load_dataset
+    from siamcan.fileio import image_files
     from siamcan.tracking.sources import list_images as track_list
 
-    img = tmp_path / "img"
-    img.mkdir()
+    img = tmp_path / "seq" / "img"
+    img.mkdir(parents=True)
     names = ["1.jpg", "2.JPG", "10.png", "11.jpeg", "100.bmp"]
     for n in reversed(names):
         (img / n).write_bytes(b"x")
     (img / "notes.txt").write_text("not an image")
-    assert [p.name for p in eval_list(img)] == names
-    assert [p.name for p in track_list(tmp_path)] == names  # falls back to img/
-    assert [Path(p).name for p in _images(img)] == names
+    (tmp_path / "seq" / "groundtruth.txt").write_text("1,1,5,5\n" * len(names))
+    assert [p.name for p in image_files(img)] == names
+    assert [p.name for p in track_list(tmp_path / "seq")] == names  # falls back to img/
+    (train,) = read_dataset(DatasetConfig(name="o", format="otb", root=str(tmp_path)))
+    (evaluated,) = load_dataset(tmp_path, "otb")
+    assert [Path(p).name for p in train.frames] == [Path(p).name for p in evaluated.frames] == names
 
 
 def test_hard_negatives_come_from_the_template_dataset(otb_train_data, tmp_path):

@@ -89,7 +89,7 @@ def test_resnet50_unknown_and_missing_keys_reported(resnet):
 
 
 def test_resnet50_needs_a_file():
-    with pytest.raises(SiamcanError, match="cannot be downloaded"):
+    with pytest.raises(SiamcanError, match="nothing can be downloaded"):
         load_backbone_weights(ResNet50(), None)
 
 

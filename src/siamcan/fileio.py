@@ -1,4 +1,4 @@
-"""Small file helpers: atomic writes and box files."""
+"""Small file helpers: atomic writes, text and box files (the one box parser), image folders, safe names."""
 from __future__ import annotations
 
 import contextlib
@@ -106,36 +106,65 @@ def write_boxes(path: str | os.PathLike, boxes: Iterable[Sequence[float]], decim
     atomic_write_text(path, "".join(format_box(b, decimals) + "\n" for b in boxes))
 
 
+_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def _numbers(text: str) -> list[float]:
+    """The numbers of one line, separated by commas, tabs and/or spaces ('nan' allowed); ValueError if one is not."""
+    return [float(t) for t in _SEPARATORS.split(text.strip()) if t]
+
+
 def parse_box(text: str) -> list[float]:
-    """Parse 'x,y,w,h' (commas, tabs or spaces)."""
-    parts = [t for t in text.replace(",", " ").replace("\t", " ").split() if t]
+    """Parse 'x,y,w,h' (commas, tabs or spaces): the one line parser of every box, annotation and result file."""
     try:
-        return [float(t) for t in parts]
+        return _numbers(text)
     except ValueError:
         raise SiamcanError(f"cannot parse box '{text.strip()}': expected numbers x,y,w,h") from None
 
 
-def read_boxes(path: str | os.PathLike, ncols: int | None = 4) -> np.ndarray:
-    """Read a box file (one box per line, comma/tab/space separated; 'nan' allowed) -> float array (N, ncols)."""
-    p = Path(path)
+def read_rows(path: str | os.PathLike, what: str = "box file", allow_empty: bool = False) -> list[list[float]]:
+    """The number rows of a text file (blank lines skipped), parsed as :func:`parse_box` does. A missing, empty,
+    non-UTF-8 or non-numeric file is a one-line SiamcanError naming ``what``, the file and the line."""
+    return [r for _, r in _numbered_rows(Path(path), what, allow_empty)]
+
+
+def _numbered_rows(p: Path, what: str, allow_empty: bool) -> list[tuple[int, list[float]]]:
     if not p.is_file():
-        raise SiamcanError(f"box file not found: {p}")
+        raise SiamcanError(f"{what} not found: {p}")
     rows = []
-    for i, line in enumerate(read_text(p, "box file").splitlines(), 1):
+    for i, line in enumerate(read_text(p, what).splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = [float(t) for t in line.replace(",", " ").replace("\t", " ").split()]
+            rows.append((i, _numbers(line)))
         except ValueError:
             raise SiamcanError(f"{p}:{i}: cannot parse '{line.strip()[:60]}' as numbers") from None
-        if ncols is not None and len(row) != ncols:
-            raise SiamcanError(f"{p}:{i}: expected {ncols} values, got {len(row)}")
-        rows.append(row)
-    if not rows:
-        raise SiamcanError(f"box file is empty: {p}")
+    if not rows and not allow_empty:
+        raise SiamcanError(f"{what} is empty: {p}")
+    return rows
+
+
+def read_boxes(path: str | os.PathLike, ncols: int | tuple[int, ...] | None = 4, what: str = "box file",
+               allow_empty: bool = False) -> np.ndarray:
+    """Read a box file (one box per line, comma/tab/space separated; 'nan' allowed) -> float array (N, ncols).
+
+    ``ncols``: the values every line has (4: ``x,y,w,h``); a tuple allows any one of them, the same on every line
+    (``(4, 8)``: rectangles or VOT polygons); None: any, an object array when the lines differ. Training,
+    evaluation, ``siamcan report`` and the command line read every box file through this function."""
+    p = Path(path)
+    numbered = _numbered_rows(p, what, allow_empty)
+    rows = [r for _, r in numbered]
     if ncols is None:
         return np.array(rows, dtype=object) if len({len(r) for r in rows}) > 1 else np.array(rows, dtype=float)
-    return np.array(rows, dtype=float).reshape(-1, ncols)
+    allowed = (ncols,) if isinstance(ncols, int) else tuple(ncols)
+    width = len(rows[0]) if rows and len(rows[0]) in allowed else allowed[0]
+    for i, r in numbered:
+        if len(r) != width:
+            if len(allowed) == 1:
+                raise SiamcanError(f"{p}:{i}: expected {width} values, got {len(r)}")
+            raise SiamcanError(f"{p}:{i}: expected {' or '.join(map(str, allowed))} values on every line"
+                               f"{' (x,y,w,h or a polygon)' if allowed == (4, 8) else ''}, got {len(r)}")
+    return np.array(rows, dtype=float).reshape(-1, width)
 
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -115,3 +116,36 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = inter / union
     return np.clip(iou, 0.0, 1.0)
+
+
+def polygon_to_init_rect(region: Sequence[float]) -> list[float]:
+    """Axis-aligned init box of a VOT polygon (pysot ``get_axis_aligned_bbox``, SPEC §5), as ``x, y, w, h``."""
+    r = np.asarray(region, dtype=float).ravel()
+    if r.size == 4:
+        return [float(v) for v in r]
+    p = r.reshape(-1, 2)
+    cx, cy = p[:, 0].mean(), p[:, 1].mean()
+    x1, y1 = p[:, 0].min(), p[:, 1].min()
+    x2, y2 = p[:, 0].max(), p[:, 1].max()
+    a1 = float(np.linalg.norm(p[0] - p[1]) * np.linalg.norm(p[1] - p[2]))
+    a2 = float((x2 - x1) * (y2 - y1))
+    s = math.sqrt(a1 / a2) if a2 > 0 else 1.0
+    w = s * (x2 - x1) + 1
+    h = s * (y2 - y1) + 1
+    return [float(cx - (w - 1) / 2), float(cy - (h - 1) / 2), float(w), float(h)]
+
+
+def polygons_to_rects(regions: np.ndarray) -> np.ndarray:
+    """(N, 8) VOT polygons -> (N, 4) ``x, y, w, h``: :func:`polygon_to_init_rect` of every row at once (the boxes of
+    a polygon-annotated sequence); rows with a NaN stay NaN."""
+    p = np.asarray(regions, dtype=float).reshape(len(regions), -1, 2)
+    c = p.mean(axis=1)
+    lo, hi = p.min(axis=1), p.max(axis=1)
+    a1 = np.linalg.norm(p[:, 0] - p[:, 1], axis=1) * np.linalg.norm(p[:, 1] - p[:, 2], axis=1)
+    a2 = (hi[:, 0] - lo[:, 0]) * (hi[:, 1] - lo[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.where(a2 > 0, np.sqrt(a1 / np.where(a2 > 0, a2, 1.0)), 1.0)
+    wh = s[:, None] * (hi - lo) + 1
+    out = np.concatenate([c - (wh - 1) / 2, wh], axis=1)
+    out[np.isnan(p).any(axis=(1, 2))] = np.nan
+    return out

@@ -48,10 +48,8 @@ def cache_sequence(seq: Sequence, max_frames: int | None = None) -> InMemorySequ
     n = len(seq) if not max_frames else min(len(seq), max_frames)
     images = [seq.frame(i) for i in range(n)]
     h, w = images[0].shape[:2]
-    fields = {f.name: getattr(seq, f.name) for f in dataclasses.fields(Sequence)}
-    fields.update(frames=seq.frames[:n], gt=seq.gt[:n], width=w, height=h,
-                  absent=None if seq.absent is None else seq.absent[:n],
-                  tags={k: v[:n] for k, v in seq.tags.items()})
+    fields = seq.cut(0, n).as_kwargs()
+    fields.update(width=w, height=h)
     return InMemorySequence(**fields, images=images)
 
 

@@ -26,7 +26,8 @@ from ..errors import SiamcanError
 from ..geometry import CropGeometry, box_iou
 from .augment import augmented_crop
 from .labels import make_targets
-from .readers import Track, read_dataset
+from ..datasets import Sequence
+from .readers import read_dataset
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class PairDataset(Dataset):
         self.geometry = geometry or CropGeometry()
         self.points = self.geometry.points()
         self.dcfgs = tuple(datasets)
-        self.tracks: list[list[Track]] = [read_dataset(d) for d in datasets]
+        self.tracks: list[list[Sequence]] = [read_dataset(d) for d in datasets]
         self.num_pairs = int(num_pairs)
         self.seed = int(seed)
         self.augment = augment
@@ -72,8 +73,8 @@ class PairDataset(Dataset):
             return item
         return self._teacher_net().label(item)
 
-    def _pseudo_track(self, track: Track, t_idx: int, s_idx: int, rng: np.random.Generator,
-                      read: Callable[[str], np.ndarray] | None = None) -> Track | None:
+    def _pseudo_track(self, track: Sequence, t_idx: int, s_idx: int, rng: np.random.Generator,
+                      read: Callable[[str], np.ndarray] | None = None) -> Sequence | None:
         """A region nobody annotated, as a two-frame track: a random box in frame ``t_idx`` of ``track`` and where
         the teacher finds it in frame ``s_idx`` (``train.pseudo_prob``, :meth:`NanoTrackTeacher.follow`). None when
         the teacher's answer fails the forward-backward check (tracking the found box back must land on the random
@@ -101,8 +102,7 @@ class PairDataset(Dataset):
                 return None
             if box_iou(teacher.follow(dst, found, src), box)[0] < cfg.pseudo_min_iou:
                 return None
-        return Track(f"{track.name}/pseudo", [track.frames[t_idx], track.frames[s_idx]], np.stack([box, found]),
-                     np.ones(2, bool))
+        return Sequence(f"{track.name}/pseudo", [track.frames[t_idx], track.frames[s_idx]], np.stack([box, found]))
 
     def summary(self) -> str:
         return ", ".join(f"{d.name}: {len(t)} tracks" for d, t in zip(self.dcfgs, self.tracks))
@@ -134,14 +134,14 @@ class PairDataset(Dataset):
         return self.num_pairs
 
     # ------------------------------------------------------------------------------------- sampling
-    def _frame_pair(self, track: Track, frame_range: int, rng: np.random.Generator) -> tuple[int, int]:
+    def _frame_pair(self, track: Sequence, frame_range: int, rng: np.random.Generator) -> tuple[int, int]:
         valid = track.valid_index()
         t = int(valid[rng.integers(len(valid))])
         near = valid[(valid >= t - frame_range) & (valid <= t + frame_range)]
         return t, int(near[rng.integers(len(near))])
 
     def _random_object(self, rng: np.random.Generator, dataset: int | None = None,
-                       avoid: Track | None = None) -> tuple[Track, int]:
+                       avoid: Sequence | None = None) -> tuple[Sequence, int]:
         """A random annotated object: of a random dataset, or of ``dataset`` (another track than ``avoid`` when
         there is one: a same-category distractor, e.g. another pedestrian of MOT or vehicle of CATS)."""
         d = int(rng.integers(len(self.tracks))) if dataset is None else dataset
@@ -176,7 +176,7 @@ class PairDataset(Dataset):
             return self._label(item)
         raise SiamcanError(f"10 unreadable images in a row while sampling pair {index}: check the dataset files")
 
-    def _make(self, track: Track, frame_range: int, rng: np.random.Generator, dataset: int
+    def _make(self, track: Sequence, frame_range: int, rng: np.random.Generator, dataset: int
               ) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         neg = bool(cfg.neg_prob > rng.random())

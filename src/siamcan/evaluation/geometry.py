@@ -10,7 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..geometry import box_iou  # noqa: F401  (shared with training: lives in the geometry layer)
+from ..geometry import box_iou, polygon_to_init_rect  # noqa: F401  (shared with training and the dataset
+#                                                          readers: they live in the geometry layer)
 
 
 def box_centers(boxes: np.ndarray) -> np.ndarray:
@@ -109,23 +110,6 @@ def region_overlap(region: Sequence[float], gt: Sequence[float], bounds: tuple[f
     if union <= 0:
         return 0.0
     return min(1.0, max(0.0, inter / union))
-
-
-def polygon_to_init_rect(region: Sequence[float]) -> list[float]:
-    """Axis-aligned init box of a VOT polygon (pysot ``get_axis_aligned_bbox``, SPEC §5), as ``x, y, w, h``."""
-    r = np.asarray(region, dtype=float).ravel()
-    if r.size == 4:
-        return [float(v) for v in r]
-    p = r.reshape(-1, 2)
-    cx, cy = p[:, 0].mean(), p[:, 1].mean()
-    x1, y1 = p[:, 0].min(), p[:, 1].min()
-    x2, y2 = p[:, 0].max(), p[:, 1].max()
-    a1 = float(np.linalg.norm(p[0] - p[1]) * np.linalg.norm(p[1] - p[2]))
-    a2 = float((x2 - x1) * (y2 - y1))
-    s = math.sqrt(a1 / a2) if a2 > 0 else 1.0
-    w = s * (x2 - x1) + 1
-    h = s * (y2 - y1) + 1
-    return [float(cx - (w - 1) / 2), float(cy - (h - 1) / 2), float(w), float(h)]
 
 
 def _row_intervals(polys: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:

@@ -13,13 +13,12 @@ results in either naming score the same.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SiamcanError
-from ..fileio import atomic_write_text, check_name, read_text
+from ..fileio import atomic_write_text, check_name, read_boxes, read_rows
 from .datasets import Dataset, Sequence
 from .metrics import Trajectory
 
@@ -60,38 +59,14 @@ def list_trackers(results: Path, dataset: str) -> list[str]:
     return names
 
 
-def _split(line: str) -> list[str]:
-    return [t for t in re.split(r"[,\s]+", line.strip()) if t]
-
-
 def read_one_pass(path: Path) -> np.ndarray:
-    """``x,y,w,h`` rows (comma / tab / space separated; 'nan' allowed) -> (N, 4)."""
-    rows = []
-    for i, line in enumerate(read_text(path, "result file").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = _split(line)
-        try:
-            vals = [float(t) for t in parts]
-        except ValueError:
-            raise SiamcanError(f"{path}:{i}: cannot parse '{line.strip()[:60]}' as numbers") from None
-        if len(vals) != 4:
-            raise SiamcanError(f"{path}:{i}: expected 4 values x,y,w,h, got {len(vals)}")
-        rows.append(vals)
-    return np.array(rows, dtype=float).reshape(-1, 4)
+    """``x,y,w,h`` rows (comma / tab / space separated; 'nan' allowed) -> (N, 4) (:func:`fileio.read_boxes`)."""
+    return read_boxes(path, 4, "result file", allow_empty=True)
 
 
 def read_vot(path: Path) -> Trajectory:
     """VOT baseline result -> list of rows ([1] / [2] / [0] codes or 4 / 8 values)."""
-    traj = []
-    for i, line in enumerate(read_text(path, "result file").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            traj.append([float(t) for t in _split(line)])
-        except ValueError:
-            raise SiamcanError(f"{path}:{i}: cannot parse '{line.strip()[:60]}'") from None
-    return traj
+    return read_rows(path, "result file", allow_empty=True)
 
 
 def load_results(results: Path, dataset: Dataset, tracker: str) -> dict:

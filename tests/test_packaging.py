@@ -35,6 +35,8 @@ def test_wheel_holds_weights_card_and_every_config(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "siamcan/weights/siamcan-lite.safetensors" in names
     assert "siamcan/weights/siamcan-lite.md" in names
+    assert "siamcan/weights/siamcan-nano.safetensors" in names  # the default model
+    assert "siamcan/weights/siamcan-nano.md" in names
     configs = sorted(p.name for p in (REPO / "src/siamcan/configs").glob("*.yaml"))
     assert len(configs) >= 17
     assert [n for n in configs if f"siamcan/configs/{n}" not in names] == []

@@ -3,8 +3,9 @@
 The tracker runs once over every sequence (one-pass, its own tracker values, no re-detection) and records, per
 frame, the score-map features of :mod:`siamcan.tracking.confidence` and whether its box overlaps the ground truth
 (IoU > 0; a frame whose target is absent counts as not overlapping). A logistic model of "overlaps" on the features
-is fitted on all frames; its ROC AUC is reported in-sample and leave-one-sequence-out (each sequence scored by a
-model fitted on the others), next to the ROC AUC of the raw network score, with a reliability table.
+is fitted on all frames, its L2 penalty chosen by the leave-one-sequence-out ROC AUC (each sequence scored by a
+model fitted on the others); the ROC AUC is reported in-sample and leave-one-sequence-out, next to the ROC AUC of
+the raw network score, with a reliability table.
 """
 from __future__ import annotations
 
@@ -55,24 +56,37 @@ def record(tracker, dataset: Dataset, tick: Callable[[], object] | None = None) 
 @dataclass
 class Calibration:
     weights: np.ndarray
+    l2: float  # the penalty chosen by leave-one-sequence-out ROC AUC
     roc_auc: float  # the calibrated confidence, in-sample
-    roc_auc_loso: float  # leave-one-sequence-out
+    roc_auc_loso: float  # leave-one-sequence-out (each sequence scored by a model fitted on the others)
     roc_auc_raw: float  # the network's score at the chosen point
     frames: int
     positives: int
     reliability: list[tuple[float, float, int]]
+    loso_by_l2: dict[float, float] = field(default_factory=dict)
 
 
-def calibrate(rec: Recording, l2: float = 1e-3) -> Calibration:
-    y = rec.overlaps > 0
-    w = fit_logistic(rec.features, y, l2)
-    conf = confidence(rec.features, w)
-    loso = np.empty(len(y))
+L2_GRID = (1.0, 10.0, 100.0, 300.0, 1000.0)
+
+
+def _loso(rec: Recording, y: np.ndarray, l2: float) -> np.ndarray:
+    out = np.empty(len(y))
     for s in np.unique(rec.sequence):
         held = rec.sequence == s
-        loso[held] = confidence(rec.features[held], fit_logistic(rec.features[~held], y[~held], l2))
-    return Calibration(w, roc_auc(conf, y), roc_auc(loso, y), roc_auc(rec.raw, y), int(len(y)), int(y.sum()),
-                       reliability(conf, y))
+        out[held] = confidence(rec.features[held], fit_logistic(rec.features[~held], y[~held], l2))
+    return out
+
+
+def calibrate(rec: Recording, l2_grid=L2_GRID) -> Calibration:
+    """Fit the logistic confidence; its L2 penalty is the one of ``l2_grid`` with the best leave-one-sequence-out
+    ROC AUC (frames of one sequence are alike, so sequences, not frames, are what a fit must generalise across)."""
+    y = rec.overlaps > 0
+    by_l2 = {float(l2): roc_auc(_loso(rec, y, l2), y) for l2 in l2_grid}
+    best = max(by_l2, key=lambda k: np.nan_to_num(by_l2[k], nan=-1))
+    w = fit_logistic(rec.features, y, best)
+    conf = confidence(rec.features, w)
+    return Calibration(w, best, roc_auc(conf, y), by_l2[best], roc_auc(rec.raw, y), int(len(y)), int(y.sum()),
+                       reliability(conf, y), by_l2)
 
 
 def plot_reliability(cal: Calibration, path, title: str = "") -> None:

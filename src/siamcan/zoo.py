@@ -1,6 +1,7 @@
 """Named models and the public :class:`Tracker` API.
 
-``siamcan-lite`` (EfficientNet-Lite0, CPU-friendly) and ``siamcan-r50`` (the paper's ResNet-50) are configs shipped
+``siamcan-nano`` (the default: NanoTrack v3 + SiamCAN's attention), ``siamcan-lite`` (EfficientNet-Lite0) and
+``siamcan-r50`` (the paper's ResNet-50) are configs shipped
 inside the package (``siamcan/configs/*.yaml``); a name may also be a path to a YAML config. Trained weights shipped
 with the package live in ``siamcan/weights/<name>.safetensors``.
 """
@@ -19,7 +20,7 @@ from .tracking.tracker import SiamCANTracker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "siamcan-lite"
+DEFAULT_MODEL = "siamcan-nano"
 
 
 def config_dir() -> Path:
@@ -31,7 +32,7 @@ def available_models() -> list[str]:
 
 
 def resolve_config(name_or_path: str | os.PathLike | Config | None) -> Config:
-    """A Config from a model name (``siamcan-lite``), a YAML path, or a Config."""
+    """A Config from a model name (``siamcan-nano``), a YAML path, or a Config."""
     if isinstance(name_or_path, Config):
         return name_or_path
     name = str(name_or_path or DEFAULT_MODEL)
@@ -123,7 +124,7 @@ def make_engine(model: SiamCAN | None, device: str | None = None, backend: str =
 
 
 class Tracker(SiamCANTracker):
-    """The public tracker: ``Tracker.from_pretrained("siamcan-lite")``, ``init(frame, box)``, ``update(frame)``."""
+    """The public tracker: ``Tracker.from_pretrained("siamcan-nano")``, ``init(frame, box)``, ``update(frame)``."""
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | Config | None = None, weights: str | os.PathLike | None = None,

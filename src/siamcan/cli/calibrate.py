@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     cal = calibrate(rec)
     print(f"confidence on {dataset.name} ({len(dataset)} sequences, {cal.frames} frames, {cal.positives} with the box "
           f"on the target): ROC AUC {cal.roc_auc:.3f} (leave-one-sequence-out {cal.roc_auc_loso:.3f}; the network's "
-          f"score alone {cal.roc_auc_raw:.3f})")
+          f"score alone {cal.roc_auc_raw:.3f}); L2 penalty {cal.l2:g}, chosen by leave-one-sequence-out ROC AUC ("
+          + ", ".join(f"{k:g}: {v:.3f}" for k, v in cal.loso_by_l2.items()) + ")")
     print("weights (bias, " + ", ".join(CONFIDENCE_FEATURES) + "): " + ", ".join(f"{w:.4f}" for w in cal.weights))
     print("reliability (mean confidence -> observed rate, frames): " +
           "; ".join(f"{a:.2f} -> {b:.2f} ({n})" for a, b, n in cal.reliability))

@@ -20,7 +20,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="box of the object in the first frame, or a box file whose first line is that box "
                         "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4)")
     p.add_argument("--model", default=None,
-                   help="model name (siamcan-lite, siamcan-r50) or config .yaml (default: siamcan-lite)")
+                   help="model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml (default: siamcan-nano)")
     p.add_argument("--weights", default=None,
                    help="model weights (.safetensors or .pth; default: the weights shipped for the model)")
     p.add_argument("--output", default=None,

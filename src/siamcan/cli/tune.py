@@ -11,7 +11,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "are searched together")
     p.add_argument("--format", default="otb", help="otb, uav123, lasot, got10k, vot, json (default: otb)")
     p.add_argument("--root", default=None, help="image root for --format json")
-    p.add_argument("--model", default=None, help="model name or config .yaml (default: siamcan-lite)")
+    p.add_argument("--model", default=None, help="model name or config .yaml (default: siamcan-nano)")
     p.add_argument("--weights", default=None, help="model weights (default: the weights shipped for the model)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, metavar="N",

@@ -1,8 +1,11 @@
 """End-to-end tracking speed of siamcan-nano against NanoTrack, side by side in one process (issue 17).
 
-Every tracker gets the same decoded frames (val sequences by default), the same thread count (ONNX Runtime intra-op
-threads, torch threads and OpenCV threads all set to ``--threads``), and the frames are fed to the trackers in turn,
-the order alternating frame by frame, so machine noise hits all of them alike: read the ratios. Time per frame =
+Every tracker gets the same decoded frames (val sequences by default) and the same thread count (ONNX Runtime intra-op
+threads, torch threads and OpenCV threads all set to ``--threads``). Each sequence is tracked by every tracker in
+turn, the order rotating from one sequence to the next, so machine noise hits all of them alike: read the ratios.
+(Frame by frame interleaving would be fairer to noise but measures something no user runs: with several threads,
+each ONNX Runtime session's thread pool keeps spinning for a while after its run and steals the cores from the
+next tracker's; measured here with 2 threads, that made every tracker 3-4x slower.) Time per frame =
 ``tracker.update(frame)``: search crop + network + post-processing, what a user's loop pays once a frame is decoded
 (decoding is the same for every tracker and excluded). Warm-up frames of each sequence are not counted.
 
@@ -66,17 +69,17 @@ def main(argv=None) -> int:
     trackers = {n: build(n, a.threads, a.model, a.weights) for n in a.trackers}
     times: dict[str, list[float]] = {n: [] for n in trackers}
     frames_total = 0
-    for seq in ds:
+    for k, seq in enumerate(ds):
         n = min(len(seq), a.frames + 1)
         frames = [seq.frame(i) for i in range(n)]
         box = seq.init_box(0)
-        for tr, _ in trackers.values():
+        names = list(trackers)
+        for name in names[k % len(names):] + names[:k % len(names)]:  # rotating order
+            tr = trackers[name][0]
             tr.init(frames[0], box)
-        for i, f in enumerate(frames[1:]):
-            order = list(trackers) if i % 2 == 0 else list(reversed(trackers))
-            for name in order:
+            for i, f in enumerate(frames[1:]):
                 t0 = time.perf_counter()
-                trackers[name][0].update(f)
+                tr.update(f)
                 if i >= a.warmup:
                     times[name].append(time.perf_counter() - t0)
         frames_total += n - 1
@@ -90,7 +93,7 @@ def main(argv=None) -> int:
     for name, r in rows.items():
         r["speed_vs_" + ref] = rows[ref]["mean_ms"] / r["mean_ms"]
     print(f"{frames_total} frames of {len(ds)} sequences ({', '.join(s.name for s in ds)}), {a.threads} thread(s), "
-          f"frames fed to the trackers in turn; time = tracker.update (crop + network + post-processing)")
+          f"each sequence tracked by every tracker in turn; time = tracker.update (crop + network + post-processing)")
     print(f"{'tracker':<40} {'mean ms':>8} {'median ms':>10} {'frames/s':>9} {'vs ' + ref:>18}")
     for name, r in rows.items():
         print(f"{r['tracker']:<40} {r['mean_ms']:>8.2f} {r['median_ms']:>10.2f} {r['fps_mean']:>9.1f} "

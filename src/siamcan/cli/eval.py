@@ -31,8 +31,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sequences", nargs="+", default=None, metavar="NAME", help="only these sequences")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one torch thread each)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (siamcan only; default: cuda if available)")
-    p.add_argument("--no-redetect", action="store_true",
-                   help="siamcan: no whole-frame search for a lost target (default: as the model's config says)")
+    redetect = p.add_mutually_exclusive_group()
+    redetect.add_argument("--redetect", dest="redetect", action="store_const", const=True, default=None,
+                          help="siamcan: search the whole frame for a lost target (default: as the model's config "
+                               "says; siamcan-nano: off)")
+    redetect.add_argument("--no-redetect", dest="redetect", action="store_const", const=False,
+                          help="siamcan: never search beyond the local crop")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads per process (default: physical cores - 1, at least 1; with --workers: 1)")
 
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, args.format, args.root).select(args.sequences)
     spec = TrackerSpec(kind=args.tracker, model=args.model, weights=args.weights, device=args.device,
                        benchmark=args.benchmark, nanotrack_dir=args.nanotrack_dir,
-                       redetect=False if args.no_redetect else None)
+                       redetect=args.redetect)
     threads = args.threads if args.workers > 1 else set_threads(args.threads)
     if args.workers > 1:
         build_tracker(spec)  # fail fast (bad model / weights / ONNX path) before starting the pool

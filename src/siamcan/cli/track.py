@@ -37,9 +37,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scores", default=None, metavar="FILE",
                    help="also write 'confidence,lost' per frame (the confidence that the box covers the target, "
                         "lost 1 while the tracker considers the target lost)")
-    p.add_argument("--no-redetect", action="store_true",
-                   help="do not search the whole frame for a lost target (re-detection is on where the model's "
-                        "config enables it)")
+    redetect = p.add_mutually_exclusive_group()
+    redetect.add_argument("--redetect", dest="redetect", action="store_const", const=True, default=None,
+                          help="while the target is lost, search the whole frame for it and re-acquire it on two "
+                               "confident frames at the same place (default: as the model's config says; "
+                               "siamcan-nano: off)")
+    redetect.add_argument("--no-redetect", dest="redetect", action="store_const", const=False,
+                          help="never search beyond the local crop")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: physical cores - 1, at least 1: two threads sharing a core with "
                         "another job run many times slower than one)")
@@ -74,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
         set_threads(args.threads)
         tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
                                           onnx_dir=args.onnx_dir)
-        if args.no_redetect:
-            tracker.cfg = dataclasses.replace(tracker.cfg, redetect=False)
+        if args.redetect is not None:
+            tracker.cfg = dataclasses.replace(tracker.cfg, redetect=args.redetect)
     except BaseException:
         source.close()
         raise

@@ -175,10 +175,15 @@ class SiamCANTracker:
         c = self.cfg
         # NaN/inf in the maps (a diverged model, fp16 overflow) must not reach the state: a NaN score counts as 0,
         # distances are clamped to a few crop widths (finite, so every penalty below stays finite)
-        score = np.nan_to_num(softmax_fg(np.clip(np.nan_to_num(np.asarray(cls, np.float64), nan=0.0), -1e4, 1e4)),
-                              nan=0.0)
+        cls = np.asarray(cls, np.float64)
+        if not (np.isfinite(cls).all() and np.abs(cls).max() <= 1e4):  # the checks cost more than the maths
+            cls = np.clip(np.nan_to_num(cls, nan=0.0), -1e4, 1e4)
+        score = softmax_fg(cls)
         limit = 10.0 * c.instance_size
-        d = np.clip(np.nan_to_num(np.asarray(loc, np.float64).reshape(4, -1), nan=0.0), -limit, limit)
+        d = np.asarray(loc, np.float64).reshape(4, -1)
+        if not np.isfinite(d).all():
+            d = np.nan_to_num(d, nan=0.0)
+        d = np.clip(d, -limit, limit)
         x1 = self.points[:, 0] - d[0]
         y1 = self.points[:, 1] - d[1]
         x2 = self.points[:, 0] + d[2]

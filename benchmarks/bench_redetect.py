@@ -1,0 +1,62 @@
+"""Cost of re-detection on frames where the target is never lost (issue 20): the default model with re-detection on
+and off, fed the same decoded frames in turn (order alternating), same threads. Re-detection only runs while the
+tracker considers the target lost; on the other frames both trackers do the same work (the confidence features are
+computed either way), so the ratio should be 1 within noise. Prints the frames each tracker spent lost.
+
+    python benchmarks/bench_redetect.py [--sequences Car4 Liquor ...] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# val sequences the shipped model tracks without ever losing the target (checked by the lost counts printed)
+DEFAULT_SEQUENCES = ["Car1", "Car4", "Liquor", "Sylvester", "Yacht2", "vot-car1"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default=None, help="OTB-layout folder (default ../shared/data/val/otb-format)")
+    p.add_argument("--sequences", nargs="+", default=DEFAULT_SEQUENCES)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=5)
+    a = p.parse_args(argv)
+
+    from siamcan.evaluation.datasets import load_dataset
+    from siamcan.threads import set_threads
+    from siamcan.tracking.nanotrack import shared_data_dir
+    from siamcan.zoo import Tracker
+
+    set_threads(a.threads)
+    ds = load_dataset(Path(a.dataset) if a.dataset else shared_data_dir() / "val" / "otb-format", "otb")
+    ds = ds.select(a.sequences)
+    base = Tracker.from_pretrained(None, threads=a.threads)
+    trackers = {flag: Tracker(base.engine, dataclasses.replace(base.cfg, redetect=flag)) for flag in (False, True)}
+    times = {flag: [] for flag in trackers}
+    lost = {flag: 0 for flag in trackers}
+    for seq in ds:
+        frames = [seq.frame(i) for i in range(len(seq))]
+        for tr in trackers.values():
+            tr.init(frames[0], seq.init_box(0))
+        for i, f in enumerate(frames[1:]):
+            for flag in ((False, True) if i % 2 == 0 else (True, False)):
+                t0 = time.perf_counter()
+                trackers[flag].update(f)
+                if i >= a.warmup:
+                    times[flag].append(time.perf_counter() - t0)
+                lost[flag] += trackers[flag].lost
+    off, on = (np.mean(times[f]) * 1e3 for f in (False, True))
+    print(f"{len(times[False])} frames of {len(ds)} sequences, {a.threads} thread(s); frames spent lost: "
+          f"re-detection off {lost[False]}, on {lost[True]}")
+    print(f"re-detection off: {off:.2f} ms/frame ({1e3 / off:.1f} frames/s); on: {on:.2f} ms/frame "
+          f"({1e3 / on:.1f} frames/s); on/off speed {off / on:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -77,14 +77,15 @@ def test_export_check_line_says_passed_or_failed(check, ok):
 
 
 def test_readme_tune_command_does_not_warn(dev_otb, tmp_path, capsys):
-    """The shipped penalty_k (0.62) lies above SiamBAN's range 0:0.6: the range is widened to hold it, so optuna
-    does not warn about the first trial."""
+    """siamcan-lite's shipped penalty_k (0.62) lies above SiamBAN's range 0:0.6: the range is widened to hold it, so
+    optuna does not warn about the first trial."""
     from test_eval_cli import _cut_otb
 
     data = _cut_otb(dev_otb, tmp_path / "tld", ["dog"], n=3)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["tune", str(data), "--format", "otb", "--trials", "2", "--no-progress"]) == 0
+        assert main(["tune", str(data), "--format", "otb", "--model", "siamcan-lite", "--trials", "2",
+                     "--no-progress"]) == 0
     assert not [w for w in caught if "out of range" in str(w.message)], [str(w.message) for w in caught]
     assert "search range penalty_k widened to 0:0.6199" in capsys.readouterr().out
 
@@ -120,7 +121,7 @@ def test_track_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["track", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    for needle in ("(default: auto)", "default: siamcan-lite", "default: physical cores - 1",
+    for needle in ("(default: auto)", "default: siamcan-nano", "default: physical cores - 1",
                    "default: the weights shipped", "default: the whole source"):
         assert needle in out, needle
 

@@ -22,6 +22,7 @@ def _cut_otb(src: Path, dst: Path, names: list[str], n: int = FRAMES) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_eval_and_report_siamcan_and_nanotrack(dev_otb, nanotrack_v2, tmp_path, capsys):
     data = _cut_otb(dev_otb, tmp_path / "mini", ["dog", "parkour"])
     results = tmp_path / "results"
@@ -118,6 +119,7 @@ def test_help(argv, capsys):
     assert e.value.code == 0 and "--format" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_tune_over_two_folders_starts_from_config_values(dev_otb, tmp_path, capsys):
     a = _cut_otb(dev_otb, tmp_path / "a", ["dog"], n=4)
     b = _cut_otb(dev_otb, tmp_path / "b", ["parkour"], n=4)

@@ -64,6 +64,7 @@ def test_fold_batchnorm_blocks_and_no_mutation():
         assert torch.allclose(folded(x), block(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["siamcan-lite", "siamcan-r50"])
 def test_fused_network_matches_model(name):
     """FusedSiamCAN (V folded into the search convs, one grouped correlation/attention/head) == SiamCAN.track."""
@@ -96,6 +97,7 @@ def _track(engine, cfg, frames, box):
     return np.array([box] + [tr.update(f)[0] for f in frames[1:]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,keep_backbone", [("siamcan-lite", True), ("siamcan-r50", False)])
 def test_fast_boxes_equal_eager_on_real_clip(dev_otb, name, keep_backbone):
     """Over a real dev sequence the fast path gives the eager path's boxes within 1e-3 px."""

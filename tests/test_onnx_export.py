@@ -72,6 +72,7 @@ def test_onnxruntime_equals_pytorch(lite_export):
     assert np.abs(l_ - loc.numpy()).max() <= 1e-4 * float(loc.abs().max())  # loc in px: relative
 
 
+@pytest.mark.slow
 def test_onnx_engine_tracks_like_eager(lite_export, dev_otb):
     """ONNX Runtime boxes follow eager PyTorch over 60 real frames of tracking with the shipped model and its tuned
     tracker values. ONNX Runtime's kernels round differently from oneDNN's (network outputs agree within 1e-4, see

@@ -155,7 +155,8 @@ def test_plain_json_with_symlinked_images_still_runs(tmp_path, capsys):
     anno.write_text(json.dumps(_pysot(img_names=names)))
     before = tree(tmp_path)
     assert main(["eval", str(anno), "--format", "json", "--results", str(tmp_path / "res"), "--no-progress"]) == 0
-    assert tree(tmp_path) - before == {"res", "res/DATA", "res/DATA/siamcan-lite", "res/DATA/siamcan-lite/seq.txt"}
+    assert tree(tmp_path) - before == {"res", "res/DATA", "res/DATA/siamcan-nano", "res/DATA/siamcan-nano/seq.txt",
+                                       "res/DATA/siamcan-nano/seq_confidence.value"}
 
 
 # ------------------------------------------------------------------------------------------------- bad input
@@ -498,6 +499,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
 @pytest.mark.parametrize("how", ["two Ctrl-C", "SIGKILL"])
 def test_eval_workers_never_outlive_the_run(dev_otb, tmp_path, how):

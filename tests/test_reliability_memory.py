@@ -88,6 +88,7 @@ def run_and_measure(tracker: SiamCANTracker, frames: list[np.ndarray], n_updates
     return base / MB, max(growth), growth
 
 
+@pytest.mark.slow
 def test_memory_flat_over_10000_updates():
     torch.manual_seed(0)
     tracker = SiamCANTracker(TorchEngine(StandIn(), "cpu"))
@@ -97,6 +98,7 @@ def test_memory_flat_over_10000_updates():
     assert worst < 50, growth
 
 
+@pytest.mark.slow
 def test_memory_flat_real_lite_network(lite_model):
     model, cfg = lite_model
     n = 10_000 if os.environ.get("SIAMCAN_LONG_MEMORY") else 200

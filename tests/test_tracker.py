@@ -217,6 +217,7 @@ class RecomputeTracker(SiamCANTracker):
         return super().update(frame)
 
 
+@pytest.mark.slow
 def test_template_caching_is_bit_identical(lite_model, human3_30):
     model, cfg = lite_model
     folder, init_box = human3_30

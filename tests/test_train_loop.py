@@ -95,6 +95,7 @@ def test_resume_after_interrupted_epoch_reproduces_run(otb_train_data, tmp_path)
     assert set(wa) == set(init)
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_single_process(otb_train_data, tmp_path):
     single = tiny_config(otb_train_data, batch_size=2, accum_steps=2, pairs_per_epoch=4)
     out1 = tmp_path / "single"
@@ -193,6 +194,7 @@ def test_channels_last_training_matches_nchw(otb_train_data, tmp_path):
     np.testing.assert_allclose(logs[0], logs[1], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_workers_start_after_opencv_used_its_threads(otb_train_data, tmp_path):
     """With OpenCV 5, a DataLoader worker forked after the main process ran OpenCV's thread pool hung forever in
     ``cv2.setNumThreads`` (every run with ``num_workers`` > 0 and a teacher hung before its first batch). Run in a

@@ -134,6 +134,18 @@ def _listed_names(root: Path) -> list[str] | None:
             for n in read_text(root / "list.txt", "sequence list").split()]
 
 
+def _listed_annotations(root: Path, names: list[str], opts: ReadOptions):
+    """``(name, folder, groundtruth path, boxes)`` of each listed sequence ``<root>/<name>/groundtruth.txt`` that
+    ``opts`` keeps (GOT-10k and VOT layouts)."""
+    keep = sequence_list(opts)
+    for name in names:
+        if keep is not None and name not in keep:
+            continue
+        d = root / name
+        gt_path = d / "groundtruth.txt"
+        yield name, d, gt_path, read_annotation(gt_path)
+
+
 def read_got10k(root: Path, opts: ReadOptions) -> Dataset:
     """GOT-10k layout (train / val / test): ``<seq>/*.jpg`` + ``groundtruth.txt`` (test: first frame only,
     runnable but not scorable) + optional ``absence.label`` (1 = absent) and ``cover.label`` (0 = fully hidden):
@@ -141,14 +153,8 @@ def read_got10k(root: Path, opts: ReadOptions) -> Dataset:
     names = _listed_names(root)
     if names is None:
         names = sorted(p.name for p in root.iterdir() if (p / "groundtruth.txt").is_file())
-    keep = sequence_list(opts)
     seqs = []
-    for name in names:
-        if keep is not None and name not in keep:
-            continue
-        d = root / name
-        gt_path = d / "groundtruth.txt"
-        gt = read_annotation(gt_path)
+    for name, d, gt_path, gt in _listed_annotations(root, names, opts):
         frames = image_files(d)
         scorable = True
         if len(gt) == 1 and len(frames) > 1:  # test split: only the first box is public
@@ -171,14 +177,8 @@ def read_vot(root: Path, opts: ReadOptions) -> Dataset:
     names = _listed_names(root)
     if names is None:
         raise SiamcanError(f"{root / 'list.txt'} not found (VOT layout: list.txt + <seq>/groundtruth.txt)")
-    keep = sequence_list(opts)
     seqs = []
-    for name in names:
-        if keep is not None and name not in keep:
-            continue
-        d = root / name
-        gt_path = d / "groundtruth.txt"
-        gt = read_annotation(gt_path)
+    for name, d, gt_path, gt in _listed_annotations(root, names, opts):
         frames = image_files(d / "color" if (d / "color").is_dir() else d)
         check_counts(name, gt, frames, gt_path)
         seqs.append(make_sequence(name, frames, gt, tags=read_tag_files(d, len(gt))))

@@ -84,7 +84,8 @@ def test_gates_start_as_an_exact_identity(nano):
     model, cfg = nano
     plain = build_model(ModelConfig(**{**cfg.model.__dict__, "cross_attention": False, "spatial_attention": False}),
                         CropGeometry.from_config(cfg.tracker)).eval()
-    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith(SiamCANNano.addition_prefixes)})
+    base = SiamCANNano.addition_prefixes
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith(base)})
     g = torch.Generator().manual_seed(0)
     z, x = torch.rand(2, 3, 127, 127, generator=g) * 255, torch.rand(2, 3, 255, 255, generator=g) * 255
     with torch.no_grad():
@@ -103,8 +104,9 @@ def test_loading_nanotrack_weights_by_key(nanotrack_v3_weights, tmp_path):
 
     sd = load_file(str(nanotrack_v3_weights))
     assert any(k.startswith("neck.") for k in sd)  # the released file has an (untrained) neck: skipped
-    model = build_model(ModelConfig(backbone="mobilenetv3_nano", head="ban", channels=96, neck=False,
-                                    template_crop=4, eca_kernel=3, gate_scale=2.0), CropGeometry(stride=16, score_size=15))
+    cfg = ModelConfig(backbone="mobilenetv3_nano", head="ban", channels=96, neck=False, template_crop=4, eca_kernel=3,
+                      gate_scale=2.0)
+    model = build_model(cfg, CropGeometry(stride=16, score_size=15))
     load_model_weights(model, nanotrack_v3_weights)
     own = model.state_dict()
     for k, v in sd.items():

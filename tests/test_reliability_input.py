@@ -121,7 +121,8 @@ def test_bad_weights(frames, tmp_path, capsys):
     narrow = tmp_path / "narrow.safetensors"
     save_model(build_model(ModelConfig(backbone="efficientnet_lite0", channels=64)), narrow)
     rc, err = cli(["track", frames, "--init", "1,1,5,5", "--model", "siamcan-lite", "--weights", narrow], capsys)
-    assert_user_error(rc, err, "does not fit this model", "cls.0.conv_kernel.0.weight (64, 64, 3, 3) vs (128, 128, 3, 3)")
+    assert_user_error(rc, err, "does not fit this model",
+                      "cls.0.conv_kernel.0.weight (64, 64, 3, 3) vs (128, 128, 3, 3)")
     rc, err = cli(["track", frames, "--init", "1,1,5,5", "--weights", narrow], capsys)  # the default is siamcan-nano
     assert_user_error(rc, err, "does not fit this model", "missing: backbone.features.0.0.weight")
     empty = tmp_path / "empty.pth"

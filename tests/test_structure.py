@@ -50,7 +50,8 @@ def test_score_map_defaults_are_not_spelled_out_elsewhere():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 args = node.args.args[len(node.args.args) - len(node.args.defaults):] + node.args.kwonlyargs
                 defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
-                names = ("score_size", "instance_size", "exemplar_size") + (() if rel.startswith("models/") else ("stride",))
+                names = ("score_size", "instance_size", "exemplar_size")
+                names += () if rel.startswith("models/") else ("stride",)
                 for a, d in zip(args, defaults):
                     if a.arg in names and \
                             isinstance(d, ast.Constant) and d.value is not None:

@@ -119,8 +119,8 @@ class TrackerConfig:
             if len(self.confidence_weights) != len(CONFIDENCE_FEATURES) + 1 or not all(
                     _num(w) and math.isfinite(w) for w in self.confidence_weights):
                 raise SiamcanError(f"config key 'tracker.confidence_weights' must be {len(CONFIDENCE_FEATURES) + 1} "
-                                   f"finite numbers "
-                                   f"(bias, then one weight per confidence feature), got {list(self.confidence_weights)}")
+                                   f"finite numbers (bias, then one weight per confidence feature), got "
+                                   f"{list(self.confidence_weights)}")
         for key in ("exemplar_size", "instance_size", "stride", "score_size"):
             v = getattr(self, key)
             if isinstance(v, (int, float)) and v < 1:

@@ -19,7 +19,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="tracker to run: siamcan (--model), NanoTrack v3 / v2 (its released networks in ONNX Runtime "
                         "with its own tracker values), nanotrack-cv2 (OpenCV's cv2.TrackerNano, NanoTrack v2; "
                         "'nanotrack' is an old name of it)")
-    p.add_argument("--model", default=None, help="siamcan model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml (default: siamcan-nano)")
+    p.add_argument("--model", default=None,
+                   help="siamcan model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml "
+                        "(default: siamcan-nano)")
     p.add_argument("--weights", default=None, help="siamcan model weights (.safetensors or .pth)")
     p.add_argument("--benchmark", default=None,
                    help="hyper-parameter set of the model config (e.g. VOT2018, OTB100); default: none")

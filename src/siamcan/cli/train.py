@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="training config .yaml (or a packaged model name: siamcan-nano, siamcan-lite, siamcan-r50, ...)")
+    p.add_argument("config",
+                   help="training config .yaml (or a packaged model name: siamcan-nano, siamcan-lite, ...)")
     p.add_argument("--output", default=None, help="output folder (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the last finished epoch in --output, with the run's saved config.yaml")

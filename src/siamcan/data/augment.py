@@ -9,7 +9,8 @@ geometry is composed into one affine map applied to the raw frame, so nothing is
 
 with the virtual crop box (x1c, x2c) = 255 -+ (size - 1) * scale / 2 + shift, clamped to the 511 window exactly as
 pysot does. (127 is the template crop size and 511 = 2 x 255 + 1 with 255 the search crop size: both come from the
-crop geometry of the config, :class:`~siamcan.geometry.CropGeometry`.) Outside the frame the crop is filled with the frame's per-channel mean. Order: gray -> shift/scale
+crop geometry of the config, :class:`~siamcan.geometry.CropGeometry`.) Outside the frame the crop is filled with the
+frame's per-channel mean. Order: gray -> shift/scale
 crop -> colour (PCA jitter, pysot's rgbVar) -> motion blur -> flip. Gray is applied to the crop (identical to
 graying the frame first, the fill colour included).
 """

@@ -1,7 +1,7 @@
 """BatchNorm folding for inference: ``bn(conv(x)) == conv'(x)`` with the BN's affine map folded into the conv.
 
-Used by the models' inference modules (``SiamCAN.inference_module``, ``SiamCANNano.inference_module``): the arithmetic is
-done in float64, so the folded conv differs from the pair only by float32 rounding.
+Used by the models' inference modules (``SiamCAN.inference_module``, ``SiamCANNano.inference_module``): the
+arithmetic is done in float64, so the folded conv differs from the pair only by float32 rounding.
 """
 from __future__ import annotations
 

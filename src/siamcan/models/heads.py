@@ -32,9 +32,9 @@ class Neck(nn.Module):
 class CrossChannelAttention(nn.Module):
     """ECA-style channel weights from the template (paper eq. 1-2): GAP -> Conv1d(k) -> sigmoid (x ``scale``).
 
-    ``scale`` 1 is the paper's gate. ``scale`` 2 with ``zero_init`` makes the gate exactly 1 at the start (2 * sigmoid(0)),
-    so the module can be added to a trained network without changing its output (siamcan-nano); it then learns to
-    weigh channels between 0 and 2."""
+    ``scale`` 1 is the paper's gate. ``scale`` 2 with ``zero_init`` makes the gate exactly 1 at the start
+    (2 * sigmoid(0)), so the module can be added to a trained network without changing its output (siamcan-nano); it
+    then learns to weigh channels between 0 and 2."""
 
     def __init__(self, kernel: int = 5, scale: float = 1.0, zero_init: bool = False):
         super().__init__()

@@ -64,8 +64,9 @@ class SiamCAN(nn.Module):
         """Template-only work: per level (cls kernel, loc kernel[, channel weights])."""
         feats = [neck(f) for neck, f in zip(self.neck, self.backbone(z))]
         if feats[0].shape[-1] < self.cfg.template_crop:
-            raise SiamcanError(f"the template crop gives {feats[0].shape[-1]}x{feats[0].shape[-1]} features, fewer "
-                               f"than model.template_crop ({self.cfg.template_crop}): tracker.exemplar_size is too small")
+            side = feats[0].shape[-1]
+            raise SiamcanError(f"the template crop gives {side}x{side} features, fewer than model.template_crop "
+                               f"({self.cfg.template_crop}): tracker.exemplar_size is too small")
         feats = [center_crop(f, self.cfg.template_crop) for f in feats]
         state: list[torch.Tensor] = []
         for i, zf in enumerate(feats):

@@ -11,7 +11,7 @@ import torch
 import yaml
 from torch import nn
 
-from siamcan.cli.bench import generated_clip
+from siamcan.tracking.clips import generated_clip
 from siamcan.models.seeded import seeded_model
 from siamcan.config import config_to_dict
 from siamcan.models import build_model

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from siamcan.cli.bench import load_frames
+from siamcan.tracking.clips import load_frames
 from siamcan.models.seeded import seeded_model
 from siamcan.models.resnet import Bottleneck
 from siamcan.tracking.engine import TorchEngine

@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from siamcan.cli.bench import load_frames  # noqa: E402
+from siamcan.tracking.clips import load_frames  # noqa: E402
 from siamcan.models.seeded import seeded_model  # noqa: E402
 from siamcan.tracking.export import export_onnx  # noqa: E402
 from siamcan.errors import SiamcanError  # noqa: E402
@@ -109,7 +109,7 @@ def test_cli_export_and_track(lite_export, tmp_path):
     _, _, out, _ = lite_export
     clip = tmp_path / "clip"
     clip.mkdir()
-    from siamcan.cli.bench import generated_clip
+    from siamcan.tracking.clips import generated_clip
 
     frames, box = generated_clip(6)
     for i, f in enumerate(frames):

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -57,66 +55,6 @@ def load_bench_model(args):
         return model, cfg, f"seeded random (seed {args.seed})"
     model, cfg = load_model(cfg)
     return model, cfg, "shipped" if packaged_weights(cfg) else "ImageNet backbone, untrained heads"
-
-
-# ------------------------------------------------------------------------------------------- frames
-def default_sequence() -> Path | None:
-    roots = []
-    if os.environ.get("SIAMCAN_SHARED_DATA"):
-        roots.append(Path(os.environ["SIAMCAN_SHARED_DATA"]))
-    roots += [Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3].parent / "shared" / "data"]
-    for r in roots:
-        d = r / "dev" / "otb-format"
-        if d.is_dir():
-            seqs = sorted(p for p in d.iterdir() if p.is_dir())
-            if seqs:
-                return seqs[0]
-    return None
-
-
-def generated_clip(n: int, size=(480, 360), seed: int = 0) -> tuple[list[np.ndarray], list[float]]:
-    """A textured square drifting over a noisy background; returns frames and the first box."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    bg = (rng.random((h // 8, w // 8, 3)) * 255).astype(np.uint8)
-    import cv2
-
-    bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_LINEAR)
-    obj = (rng.random((8, 8, 3)) * 255).astype(np.uint8)
-    obj = cv2.resize(obj, (60, 60), interpolation=cv2.INTER_NEAREST)
-    frames = []
-    for i in range(n):
-        f = bg.copy()
-        x = int(100 + 80 * np.sin(i / 15))
-        y = int(120 + 50 * np.cos(i / 20))
-        f[y:y + 60, x:x + 60] = obj
-        frames.append(f)
-    return frames, [100.0, 170.0, 60.0, 60.0]
-
-
-def load_frames(sequence: str | None, n: int):
-    from ..fileio import read_boxes
-    from ..tracking.sources import FrameSource
-
-    seq = Path(sequence) if sequence else default_sequence()
-    if seq is None:
-        frames, box = generated_clip(n)
-        return frames, box, "generated clip"
-    source = FrameSource(seq)
-    frames = []
-    for i, f in enumerate(source):
-        if i >= n:
-            break
-        if f is None:
-            raise SiamcanError(f"frame {i + 1} of {seq} cannot be decoded")
-        frames.append(f)
-    gt = seq / "groundtruth_rect.txt"
-    if gt.is_file():
-        box = [float(v) for v in read_boxes(gt)[0]]
-    else:  # no annotation: the central quarter of the first frame
-        h, w = frames[0].shape[:2]
-        box = [w * 3 / 8, h * 3 / 8, w / 4, h / 4]
-    return frames, box, str(seq)
 
 
 # ------------------------------------------------------------------------------------------- measurement
@@ -238,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
             raise SiamcanError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
     model, cfg, wdesc = load_bench_model(args)
+    from ..tracking.clips import load_frames
+
     frames, box, seq = load_frames(args.sequence, args.frames + 1)
     r = bench(model, cfg, frames, box, backends, device, min(args.warmup, len(frames) - 2), args.onnx_dir)
     r = {"model": cfg.name, "weights": wdesc, "device": device, "sequence": seq, "frames": len(frames) - 1,

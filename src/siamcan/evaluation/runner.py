@@ -39,8 +39,7 @@ class TrackerSpec:
     device: str | None = None
     benchmark: str | None = None
     nanotrack_dir: str | None = None
-    rgb: bool = False  # nanotrack-v2/-v3: feed RGB crops (as OpenCV's TrackerNano) instead of NanoTrack's BGR
-    redetect: bool | None = None  # siamcan: False turns re-detection off (None: as the config says)
+    redetect: bool | None = None  # siamcan: re-detection on / off (None: as the model's config says)
 
 
 TRACKER_KINDS = ("siamcan", "nanotrack-v3", "nanotrack-v2", "nanotrack-cv2")
@@ -106,7 +105,7 @@ def build_tracker(spec: TrackerSpec, threads: int | None = None) -> FrameTracker
 
         from ..tracking.nanotrack import nanotrack_tracker
 
-        return nanotrack_tracker(spec.kind[-2:], spec.nanotrack_dir, threads or torch.get_num_threads(), spec.rgb)
+        return nanotrack_tracker(spec.kind[-2:], spec.nanotrack_dir, threads or torch.get_num_threads())
     if spec.kind == "siamcan":
         from ..zoo import Tracker
 

@@ -263,10 +263,9 @@ class SiamCANTracker:
     def _search_lost(self, frame: np.ndarray) -> tuple[list[float], float]:
         """One frame of re-detection: ``redetect_tiles`` crops - at the last seen position, at the last frame's
         candidate and at the next tiles of a sweep over the frame - each scored without the cosine window (the
-        target may be anywhere in it). The
-        target is re-acquired when the best candidate has confidence >= ``found_threshold`` on two frames in a row
-        at the same place; until then the reported box stays where the target was last seen, with the best
-        candidate's confidence."""
+        target may be anywhere in it). The target is re-acquired when the best candidate has confidence >=
+        ``found_threshold`` on two frames in a row at the same place; until then the reported box stays where the
+        target was last seen, with the best candidate's confidence."""
         c, g = self.cfg, self.geometry
         s_z = g.context_size(self.size[0], self.size[1])
         scale_z = g.exemplar_size / s_z

@@ -10,9 +10,9 @@ import pytest
 import siamcan
 from siamcan.config import TrackerConfig
 from siamcan.errors import SiamcanError
+from siamcan.geometry import CropGeometry, context_size
 from siamcan.tracking.engine import TorchEngine
-from siamcan.geometry import CropGeometry
-from siamcan.tracking.geometry import context_size, crop_patch, cxcywh_to_xywh, penalty_map, xywh_to_cxcywh
+from siamcan.tracking.geometry import crop_patch, cxcywh_to_xywh, penalty_map, xywh_to_cxcywh
 from siamcan.tracking.sources import FrameSource
 from siamcan.tracking.tracker import SiamCANTracker
 

@@ -13,7 +13,7 @@ from siamcan.data.augment import augmented_crop
 from siamcan.data.pairs import PairDataset
 from siamcan.data.readers import read_dataset
 from siamcan.errors import SiamcanError
-from siamcan.tracking.geometry import context_size
+from siamcan.geometry import context_size
 
 
 def _img(path: Path, h: int = 40, w: int = 60) -> None:

@@ -19,6 +19,12 @@ import numpy as np
 from .errors import SiamcanError
 
 
+def context_size(w: float, h: float, context_amount: float = 0.5) -> float:
+    """s_z = sqrt((w + c(w+h)) (h + c(w+h))): side of the template context square."""
+    p = context_amount * (w + h)
+    return math.sqrt((w + p) * (h + p))
+
+
 @dataclass(frozen=True)
 class CropGeometry:
     exemplar_size: int = 127  # template crop side (pixels fed to the network)
@@ -62,9 +68,8 @@ class CropGeometry:
         return self.instance_size / self.exemplar_size
 
     def context_size(self, w: float, h: float) -> float:
-        """s_z: side of the template context square of a w x h target."""
-        p = self.context_amount * (w + h)
-        return math.sqrt((w + p) * (h + p))
+        """s_z: side of the template context square of a w x h target (:func:`context_size`)."""
+        return context_size(w, h, self.context_amount)
 
     # ------------------------------------------------------------------------------------ score grid
     def grid(self) -> np.ndarray:

@@ -84,15 +84,10 @@ class NanoTrack:
 
 
 def default_nanotrack_dir() -> Path:
-    """``$SIAMCAN_SHARED_DATA/baselines/nanotrack/nanotrackv2``, else ``../shared/data/...`` from the working
-    directory, else beside the source checkout."""
-    tail = Path("baselines") / "nanotrack" / "nanotrackv2"
-    candidates = []
-    if os.environ.get("SIAMCAN_SHARED_DATA"):
-        candidates.append(Path(os.environ["SIAMCAN_SHARED_DATA"]) / tail)
-    candidates.append(Path("..") / "shared" / "data" / tail)
-    candidates.append(Path(__file__).resolve().parents[3].parent / "shared" / "data" / tail)
-    return next((c for c in candidates if c.is_dir()), candidates[-1])
+    """NanoTrack v2's folder, the one OpenCV's TrackerNano runs (:func:`siamcan.tracking.nanotrack.default_dir`)."""
+    from ..tracking.nanotrack import default_dir
+
+    return default_dir("v2")
 
 
 def build_tracker(spec: TrackerSpec, threads: int | None = None) -> FrameTracker:

@@ -31,9 +31,7 @@ from ..config import ModelConfig
 from ..errors import SiamcanError
 from ..geometry import CropGeometry
 from .heads import CrossChannelAttention, Neck, SpatialAttention, center_crop, xcorr_depthwise
-from .mobilenetv3 import MobileNetV3Nano
 
-NANO_BACKBONES = {"mobilenetv3_nano": MobileNetV3Nano}
 TOWER_BLOCKS = 6
 
 
@@ -164,13 +162,16 @@ class SiamCANNano(nn.Module):
 
     def __init__(self, cfg: ModelConfig, geometry: CropGeometry | None = None):
         super().__init__()
-        if cfg.backbone not in NANO_BACKBONES:
-            raise SiamcanError(f"model.head 'ban' needs backbone {', '.join(NANO_BACKBONES)}, got '{cfg.backbone}'")
+        from .siamcan import BACKBONES  # the one backbone registry (siamcan.py builds this model lazily: no cycle)
+
+        backbone_cls = BACKBONES[cfg.backbone]
+        if len(backbone_cls.out_channels) != 1:  # the BAN head correlates one feature level
+            one = ", ".join(k for k, v in BACKBONES.items() if len(v.out_channels) == 1)
+            raise SiamcanError(f"model.head 'ban' needs a one-level backbone ({one}), got '{cfg.backbone}'")
         if cfg.centerness:
             raise SiamcanError("model.centerness is not available with model.head 'ban'")
         geometry = geometry or CropGeometry(stride=16, score_size=15)
         self.cfg = cfg
-        backbone_cls = NANO_BACKBONES[cfg.backbone]
         self.backbone = backbone_cls()
         ch = cfg.channels
         zs = feature_size(self.backbone, geometry.exemplar_size)

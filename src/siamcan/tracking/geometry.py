@@ -20,12 +20,6 @@ def cxcywh_to_xywh(box) -> np.ndarray:
     return np.array([cx - (w - 1) / 2, cy - (h - 1) / 2, w, h])
 
 
-def context_size(w: float, h: float, context_amount: float = 0.5) -> float:
-    """s_z = sqrt((w + c(w+h)) (h + c(w+h))): side of the template context square."""
-    p = context_amount * (w + h)
-    return math.sqrt((w + p) * (h + p))
-
-
 MAX_CROP_TO_FRAME = 16  # the tracker's crops stay below ~9x the frame side (init box at most 2x the frame)
 
 

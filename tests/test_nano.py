@@ -136,7 +136,7 @@ def test_tracker_reproduces_nanotrack_v3_boxes(nano, nanotrack_v3, dev_otb):
     for t in (ours, ref):
         t.init(frames[0], box)
     diff = max(np.abs(np.array(ours.update(f)[0]) - ref.update(f)[0]).max() for f in frames[1:])
-    assert diff <= 1e-2  # px, 199 frames: float32 rounding only
+    assert diff <= 1e-3  # px, 199 frames: float32 rounding only (measured 4.8e-4)
 
 
 def _perturbed(model):

@@ -12,7 +12,7 @@ import yaml
 from torch import nn
 
 from siamcan.tracking.clips import generated_clip
-from siamcan.models.seeded import seeded_model
+from siamcan.zoo import seeded_model
 from siamcan.config import config_to_dict
 from siamcan.models import build_model
 from siamcan.models.weights import read_state_dict

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             check = False
     if args.random_weights:
-        from ..models.seeded import seeded_model
+        from ..zoo import seeded_model
 
         model, cfg = seeded_model(args.model or "siamcan-nano", args.seed)
     else:

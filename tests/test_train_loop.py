@@ -14,9 +14,10 @@ import yaml
 
 from siamcan.cli.main import main as cli_main
 from siamcan.config import Config, DatasetConfig, ModelConfig, TrainConfig, config_to_dict, load_config
+from siamcan.errors import SiamcanError
 from siamcan.models import build_model
 from siamcan.models.weights import read_state_dict
-from siamcan.training.trainer import (build_optimizer, check_config, read_log, set_train_mode,
+from siamcan.training.trainer import (build_optimizer, check_config, check_files, read_log, set_train_mode,
                                       set_trainable, train)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,6 +122,23 @@ def test_ddp_two_processes_match_single_process(otb_train_data, tmp_path):
     l1 = [r["loss"] for r in read_log(out1 / "log.csv")]
     l2 = [r["loss"] for r in read_log(out2 / "log.csv")]
     np.testing.assert_allclose(l1, l2, rtol=1e-4)
+
+
+def test_a_config_is_valid_without_its_data_which_is_checked_when_training_starts(tmp_path, monkeypatch):
+    """A clone without ../shared (issue 26): the shipped distillation config, whose teacher and datasets live there,
+    passes check_config from any folder; the missing teacher is an error when a run starts, naming the key."""
+    import dataclasses
+
+    monkeypatch.chdir(tmp_path)  # its relative paths ("../shared/...") now point at nothing
+    cfg = load_config(REPO / "src/siamcan/configs/siamcan-lite-distill.yaml")
+    assert cfg.train.teacher and not Path(cfg.train.teacher).exists()
+    check_config(cfg)
+    with pytest.raises(SiamcanError, match="train.teacher: no such folder"):
+        check_files(cfg)
+    with pytest.raises(SiamcanError, match="train.teacher: no such folder"):
+        train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, teacher=str(tmp_path / "nothing"))),
+              tmp_path / "out", device="cpu", progress=False)
+    assert not (tmp_path / "out").exists()  # refused before the run folder is made
 
 
 def test_all_configs_are_valid_and_ablations_complete():

@@ -72,9 +72,9 @@ def test_train_keeps_a_users_tmp_folder(tmp_path, capsys):
     (run / "x.safetensors.tmp").write_text("mine")
     assert clean_stale_files(run) == []
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("name: t\nmodel: {backbone: mobilenetv3_nano, head: ban, neck: false, channels: 16}\n"
-                   "tracker: {stride: 16, score_size: 15}\n"
-                   f"train: {{datasets: [{{format: otb, root: {tmp_path / 'nothing'}}}], pretrained_backbone: false}}\n")
+    nano = Path(__file__).resolve().parents[1] / "src" / "siamcan" / "configs" / "siamcan-nano.yaml"
+    cfg.write_text(f"base: {nano}\ntrain: {{datasets: [{{format: otb, root: {tmp_path / 'nothing'}}}], "
+                   "pretrained_backbone: false, teacher: null, init_weights: null}\n")
     rc, _, err = run_cli(["train", cfg, "--output", run, "--device", "cpu", "--no-progress"], capsys)
     assert rc == 2 and "nothing" in err and "Traceback" not in err, err
     assert (run / ".mydata.tmp" / "a.txt").read_text() == "mine" and (run / "x.safetensors.tmp").exists()

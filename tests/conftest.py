@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SIAMCAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# nothing of the test run under ~/.cache: ONNX Runtime's telemetry files (siamcan.ortenv; tests import onnxruntime
+# themselves) and siamcan's dataset index cache (a fresh folder per run)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+if "SIAMCAN_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["SIAMCAN_CACHE"] = tempfile.mkdtemp(prefix="siamcan-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SIAMCAN_CACHE"], True)
 
 
 @pytest.fixture(scope="session")
@@ -190,12 +200,14 @@ class CliChild:
     the block kills the child if it is still running (a failed assertion, a timeout), and every wait is bounded."""
 
     def __init__(self, args: list, env_extra: dict | None = None, program: list | None = None):
-        """``program``: what runs ``args`` (default: ``python -m siamcan.cli.main``)."""
+        """``program``: what runs ``args`` (default: ``python -m siamcan.cli.main``); ``env_extra``: variables
+        set (or, with the value None, unset) in the child."""
         import subprocess
         import sys
         import threading
 
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="", **(env_extra or {}))
+        env = {k: v for k, v in env.items() if v is not None}  # env_extra {NAME: None}: NAME unset in the child
         program = program or [sys.executable, "-m", "siamcan.cli.main"]
         self.proc = subprocess.Popen([*program, *map(str, args)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,

@@ -106,3 +106,69 @@ def test_video_of_a_killed_run_is_removed_by_the_next_run(tmp_path, capsys, suff
     assert rc == 0, err
     assert video.stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# ------------------------------------------------------------------------------ reads outside the named paths
+@pytest.mark.parametrize("file_name", ["../../..", "../outside.jpg", "a/../../outside.jpg", "/etc/passwd", "", 7])
+def test_coco_file_names_stay_inside_the_image_folder(tmp_path, file_name):
+    """A COCO ``file_name`` that is absolute or climbs out of the image folder is refused with one line naming it
+    (issue 26: ``/etc/passwd`` was opened as a training image)."""
+    import json
+
+    from siamcan.datasets import read_dataset
+    from siamcan.errors import SiamcanError
+
+    root = tmp_path / "coco"
+    (root / "images").mkdir(parents=True)
+    write_frames(root / "images", n=1)
+    data = {"images": [{"id": 1, "file_name": "0001.jpg"}, {"id": 2, "file_name": file_name}],
+            "annotations": [{"id": 1, "image_id": 1, "bbox": [5, 5, 20, 20]},
+                            {"id": 2, "image_id": 2, "bbox": [5, 5, 20, 20]}]}
+    (root / "annotations.json").write_text(json.dumps(data))
+    with pytest.raises(SiamcanError, match=r"image 2 file_name .*(outside the dataset root|relative path)"):
+        read_dataset("coco", root)
+    data["images"] = data["images"][:1]  # the same file without it: read, the image inside the folder
+    (root / "annotations.json").write_text(json.dumps(data))
+    (seq,) = read_dataset("coco", root).sequences
+    assert seq.frames == [str(root / "images" / "0001.jpg")]
+
+
+# ----------------------------------------------------------------------------- outside the run's folders
+def test_index_cache_is_where_siamcan_cache_says_and_off_when_asked(tmp_path, monkeypatch):
+    """Training's parsed VID / DET index: under $SIAMCAN_CACHE (default ~/.cache/siamcan), nothing at all with
+    SIAMCAN_NO_INDEX_CACHE=1, and no temp file left either way."""
+    from siamcan.datasets import read_dataset
+
+    root = tmp_path / "det"
+    write_frames(root / "Data/DET/train/a", n=1)
+    (root / "Data/DET/train/a/0001.jpg").rename(root / "Data/DET/train/a/img1.JPEG")
+    xml = root / "Annotations/DET/train/a/img1.xml"
+    xml.parent.mkdir(parents=True)
+    xml.write_text("<annotation><object><name>n0</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>40</xmax>"
+                   "<ymax>30</ymax></bndbox></object></annotation>")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SIAMCAN_CACHE", str(cache))
+    monkeypatch.setenv("SIAMCAN_NO_INDEX_CACHE", "1")
+    assert len(read_dataset("det", root).sequences) == 1
+    assert not cache.exists()
+    monkeypatch.delenv("SIAMCAN_NO_INDEX_CACHE")
+    assert len(read_dataset("det", root).sequences) == 1
+    files = [p.name for p in cache.rglob("*") if p.is_file()]
+    assert len(files) == 1 and files[0].startswith("det-") and files[0].endswith(".json"), files
+
+
+def test_onnx_runtime_writes_nothing_in_home(tmp_path):
+    """ONNX Runtime >= 1.29 writes a telemetry device id and database under ~/.cache/Microsoft when imported;
+    siamcan turns that off (ORT_DISABLE_TELEMETRY=1 unless set): ``siamcan track`` on the onnx backend leaves the
+    home folder empty."""
+    pytest.importorskip("onnxruntime")
+    home = tmp_path / "home"
+    home.mkdir()
+    frames = write_frames(tmp_path / "f", n=3)
+    with CliChild(["track", frames, "--init", "50,40,40,30", "--output", tmp_path / "b.txt", "--device", "cpu",
+                   "--backend", "onnx", "--no-progress"],
+                  env_extra={"HOME": str(home), "ORT_DISABLE_TELEMETRY": None, "XDG_CACHE_HOME": None,
+                             "SIAMCAN_CACHE": None}) as child:
+        assert child.wait(180) == 0, child.err.decode(errors="replace")
+    assert (tmp_path / "b.txt").is_file()
+    assert [str(p.relative_to(home)) for p in home.rglob("*")] == []

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import SiamcanError
+from ..ortenv import import_onnxruntime
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     check = not args.no_check
     if check:
         try:
-            import onnxruntime  # noqa: F401
+            import_onnxruntime()
         except ImportError:
             check = False
     if args.random_weights:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SiamcanError
+from ..ortenv import import_onnxruntime
 
 _BN_FUSIONS = ["ConvBNFusion", "ConvAddFusion", "ConvMulFusion"]
 
@@ -29,7 +30,7 @@ class OnnxEngine:
     def __init__(self, onnx_dir=None, threads: int | None = None, fuse_bn: bool = False, meta: dict | None = None,
                  providers: list[str] | None = None, graphs: dict[str, bytes] | None = None):
         try:
-            import onnxruntime as ort
+            ort = import_onnxruntime()
         except ImportError:
             raise SiamcanError("the onnx backend needs onnxruntime: pip install onnxruntime") from None
         if graphs is None:

@@ -133,6 +133,54 @@ def test_coco_file_names_stay_inside_the_image_folder(tmp_path, file_name):
     assert seq.frames == [str(root / "images" / "0001.jpg")]
 
 
+def _otb(base: Path) -> Path:
+    data = base / "ds"
+    write_frames(data / "seqA" / "img", 3)
+    (data / "seqA" / "groundtruth_rect.txt").write_text("50,40,40,30\n" * 3)
+    return data
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("cwd, path", [("", "ds/seqA/.."), ("", "ds/seqA/../"), ("ds", "."), ("ds/seqA", "..")])
+def test_eval_and_report_name_results_after_the_folder_itself(tmp_path, capsys, monkeypatch, cwd, path):
+    """``siamcan eval ds/seqA/..`` named its dataset "..": results went to the parent of --results, and ``report``
+    read from there (``.`` named it "": results/TRACKER). The path is resolved before anything is named after it."""
+    _otb(tmp_path)
+    monkeypatch.chdir(tmp_path / cwd)
+    res = tmp_path / "work" / "res"
+    before = _files(tmp_path)
+    rc, out, err = run_cli(["eval", path, "--format", "otb", "--results", res, "--no-progress", "--device", "cpu"],
+                           capsys)
+    assert rc == 0, err
+    new = _files(tmp_path) - before
+    assert "work/res/ds/siamcan-nano/seqA.txt" in new and all(f.startswith("work/res/ds/siamcan-nano/") for f in new)
+    rc, out, err = run_cli(["report", path, "--format", "otb", "--results", res], capsys)
+    assert rc == 0 and "siamcan-nano" in out, err
+
+
+def test_eval_of_an_annotation_file_that_names_no_plain_dataset_is_refused(tmp_path, capsys, monkeypatch):
+    """An annotation file named ``...json`` gave the dataset name "..": refused with one line, nothing written."""
+    import json
+
+    data = _otb(tmp_path)
+    anno = data / "...json"
+    anno.write_text(json.dumps({"seqA": {"video_dir": "seqA", "init_rect": [50, 40, 40, 30], "attr": [],
+                                         "img_names": [f"seqA/img/{i:04d}.jpg" for i in (1, 2, 3)],
+                                         "gt_rect": [[50, 40, 40, 30]] * 3}}))
+    monkeypatch.chdir(tmp_path)
+    before = _files(tmp_path)
+    for argv in (["eval", anno, "--format", "json", "--results", "work/res", "--device", "cpu"],
+                 ["report", anno, "--format", "json", "--results", "work/res"]):
+        rc, out, err = run_cli(argv, capsys)
+        assert rc == 2 and "Traceback" not in err, err
+        lines = [ln for ln in err.splitlines() if "error:" in ln]
+        assert len(lines) == 1 and "dataset name" in lines[0] and "'..'" in lines[0], err
+    assert _files(tmp_path) == before
+
+
 # ----------------------------------------------------------------------------- outside the run's folders
 def test_index_cache_is_where_siamcan_cache_says_and_off_when_asked(tmp_path, monkeypatch):
     """Training's parsed VID / DET index: under $SIAMCAN_CACHE (default ~/.cache/siamcan), nothing at all with

@@ -181,6 +181,54 @@ def test_eval_of_an_annotation_file_that_names_no_plain_dataset_is_refused(tmp_p
     assert _files(tmp_path) == before
 
 
+# ------------------------------------------------------------------------------------------------------ noise
+def _truncated_video(path: Path) -> Path:
+    import cv2
+    import numpy as np
+
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    for i in range(10):
+        w.write(np.full((120, 160, 3), 20 * i, np.uint8))
+    w.release()
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])  # mp4v writes its index (moov) last: gone
+    return path
+
+
+@pytest.mark.parametrize("case", ["random bytes .mp4", "truncated .mp4", "bad frames in a folder"])
+def test_bad_input_is_exactly_one_line(tmp_path, capfd, case):
+    """libjpeg's "Premature end of JPEG file" and FFmpeg's "moov atom not found" went to the terminal before
+    siamcan's own line; the frame-decode warning went to stdout. Now: stderr holds exactly siamcan's one line, at
+    the level of the file descriptor (what the C libraries write is captured too), stdout only the summary."""
+    if case == "random bytes .mp4":
+        source = tmp_path / "junk.mp4"
+        source.write_bytes(np_bytes(4000))
+        want_rc, want = 2, "cannot read video"
+    elif case == "truncated .mp4":
+        source = _truncated_video(tmp_path / "t.mp4")
+        want_rc, want = 2, "cannot read video"
+    else:
+        source = write_frames(tmp_path / "f", n=5)
+        (source / "0002.jpg").write_bytes(np_bytes(3000))  # not an image: carried, one warning
+        data = (source / "0004.jpg").read_bytes()
+        (source / "0004.jpg").write_bytes(data[:len(data) // 2])  # truncated: libjpeg decodes what is there
+        want_rc, want = 0, "frame 2 (0002.jpg) cannot be decoded"
+    capfd.readouterr()
+    rc, out, err = run_cli(["track", source, "--init", "50,40,40,30", "--output", tmp_path / "b.txt",
+                            "--device", "cpu", "--no-progress"], capfd)
+    assert rc == want_rc, err
+    assert len(err.splitlines()) == 1 and want in err, err
+    assert not re.search(r"moov|JPEG|@ 0x|Traceback", err + out)
+    if rc == 0:
+        assert len(out.splitlines()) == 1 and out.startswith("tracked 5 frames"), out
+
+
+def np_bytes(n: int) -> bytes:
+    import numpy as np
+
+    return np.random.default_rng(n).integers(0, 256, n, dtype=np.uint8).tobytes()
+
+
 # ----------------------------------------------------------------------------- outside the run's folders
 def test_index_cache_is_where_siamcan_cache_says_and_off_when_asked(tmp_path, monkeypatch):
     """Training's parsed VID / DET index: under $SIAMCAN_CACHE (default ~/.cache/siamcan), nothing at all with

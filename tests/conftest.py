@@ -164,6 +164,11 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _own_group_default_sigint() -> None:
+    os.setsid()
+    default_sigint()
+
+
 def run_child(argv: list, timeout: float, **kw):
     """``subprocess.run(argv, capture_output=True, timeout=timeout, **kw)`` whose child gets a process group of its
     own and the default SIGINT disposition: on a timeout, or any exception while waiting (Ctrl-C), the whole group
@@ -171,12 +176,8 @@ def run_child(argv: list, timeout: float, **kw):
     import signal
     import subprocess
 
-    def child_setup() -> None:
-        os.setsid()
-        default_sigint()
-
     with subprocess.Popen(list(map(str, argv)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, preexec_fn=child_setup, **kw) as proc:
+                          stdin=subprocess.DEVNULL, preexec_fn=_own_group_default_sigint, **kw) as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except BaseException:
@@ -195,9 +196,10 @@ def run_child(argv: list, timeout: float, **kw):
 
 
 class CliChild:
-    """``python -m siamcan.cli.main *args`` in a child process whose stdout and stderr are read by threads as they
-    come (``out``, ``err``: the bytes so far), so that no wait blocks on a pipe. Use as a context manager: leaving
-    the block kills the child if it is still running (a failed assertion, a timeout), and every wait is bounded."""
+    """``python -m siamcan.cli.main *args`` in a child process (a process group of its own, SIGINT at its default)
+    whose stdout and stderr are read by threads as they come (``out``, ``err``: the bytes so far), so that no wait
+    blocks on a pipe. Use as a context manager: leaving the block kills the child if it is still running, and on a
+    failed assertion or a timeout its whole group; every wait is bounded."""
 
     def __init__(self, args: list, env_extra: dict | None = None, program: list | None = None):
         """``program``: what runs ``args`` (default: ``python -m siamcan.cli.main``); ``env_extra``: variables
@@ -211,7 +213,7 @@ class CliChild:
         program = program or [sys.executable, "-m", "siamcan.cli.main"]
         self.proc = subprocess.Popen([*program, *map(str, args)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     env=env, preexec_fn=default_sigint)
+                                     env=env, preexec_fn=_own_group_default_sigint)
         self.pid = self.proc.pid
         self._out: list[bytes] = []
         self._err: list[bytes] = []
@@ -266,9 +268,15 @@ class CliChild:
     def __enter__(self) -> "CliChild":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        import signal
         import subprocess
 
+        if exc_type is not None:  # a failed test: the child and everything it started (its own process group)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if self.proc.poll() is None:
             self.proc.kill()
         try:

@@ -20,7 +20,7 @@ import numpy as np
 
 def main(argv=None) -> int:
     from siamcan.tracking.clips import default_sequence, load_frames
-    from siamcan.models.seeded import seeded_model
+    from siamcan.zoo import seeded_model
     from siamcan.evaluation.geometry import box_iou
     from siamcan.fileio import read_boxes
     from siamcan.tracking.engine import TorchEngine

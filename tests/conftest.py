@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SIAMCAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# nothing of the test run under ~/.cache: ONNX Runtime's telemetry files (siamcan.ortenv; tests import onnxruntime
+# themselves) and siamcan's dataset index cache (a fresh folder per run)
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+if "SIAMCAN_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["SIAMCAN_CACHE"] = tempfile.mkdtemp(prefix="siamcan-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["SIAMCAN_CACHE"], True)
 
 
 @pytest.fixture(scope="session")
@@ -144,37 +154,161 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-# ------------------------------------------------------------------ `siamcan track` in a child process, then a signal
+# ------------------------------------------------------------------------------ the CLI in a child process
+def default_sigint() -> None:
+    """``preexec_fn`` of every child that may be sent SIGINT: its default disposition, explicitly. A shell that starts
+    the test run in the background (``cmd &``) leaves SIGINT ignored in its children, and Python keeps an ignored
+    SIGINT ignored: the child would never see Ctrl-C (issue 26)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _own_group_default_sigint() -> None:
+    os.setsid()
+    default_sigint()
+
+
+def run_child(argv: list, timeout: float, **kw):
+    """``subprocess.run(argv, capture_output=True, timeout=timeout, **kw)`` whose child gets a process group of its
+    own and the default SIGINT disposition: on a timeout, or any exception while waiting (Ctrl-C), the whole group
+    (torchrun's ranks, DataLoader workers) is killed, not only the direct child."""
+    import signal
+    import subprocess
+
+    with subprocess.Popen(list(map(str, argv)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, preexec_fn=_own_group_default_sigint, **kw) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate(timeout=30)
+            raise
+        finally:
+            try:  # workers the child left running
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class CliChild:
+    """``python -m siamcan.cli.main *args`` in a child process (a process group of its own, SIGINT at its default)
+    whose stdout and stderr are read by threads as they come (``out``, ``err``: the bytes so far), so that no wait
+    blocks on a pipe. Use as a context manager: leaving the block kills the child if it is still running, and on a
+    failed assertion or a timeout its whole group; every wait is bounded."""
+
+    def __init__(self, args: list, env_extra: dict | None = None, program: list | None = None):
+        """``program``: what runs ``args`` (default: ``python -m siamcan.cli.main``); ``env_extra``: variables
+        set (or, with the value None, unset) in the child."""
+        import subprocess
+        import sys
+        import threading
+
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="", **(env_extra or {}))
+        env = {k: v for k, v in env.items() if v is not None}  # env_extra {NAME: None}: NAME unset in the child
+        program = program or [sys.executable, "-m", "siamcan.cli.main"]
+        self.proc = subprocess.Popen([*program, *map(str, args)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     env=env, preexec_fn=_own_group_default_sigint)
+        self.pid = self.proc.pid
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        self._threads = [threading.Thread(target=self._read, args=(f, into), daemon=True)
+                         for f, into in ((self.proc.stdout, self._out), (self.proc.stderr, self._err))]
+        for t in self._threads:
+            t.start()
+
+    @staticmethod
+    def _read(f, into: list[bytes]) -> None:
+        while b := f.read1(4096):
+            into.append(b)
+
+    @property
+    def out(self) -> bytes:
+        return b"".join(self._out)
+
+    @property
+    def err(self) -> bytes:
+        return b"".join(self._err)
+
+    def wait_for(self, pattern: bytes, timeout: float = 180, tail: int = 4096):
+        """Wait (at most ``timeout`` s) until stderr's last ``tail`` bytes match ``pattern``; fails with stderr if it
+        does not come or the child ends first."""
+        import re
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(pattern, self.err[-tail:])
+            if m:
+                return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} not seen (exit {self.proc.poll()}):\n"
+                             + self.err.decode(errors="replace")[-2000:])
+
+    def send_signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.proc.kill()
+
+    def wait(self, timeout: float = 120) -> int:
+        """The exit status, once the child ended and its pipes are read to the end (at most ``timeout`` s)."""
+        rc = self.proc.wait(timeout)
+        for t in self._threads:
+            t.join(timeout)
+        return rc
+
+    def __enter__(self) -> "CliChild":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        import signal
+        import subprocess
+
+        if exc_type is not None:  # a failed test: the child and everything it started (its own process group)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        for t in self._threads:
+            t.join(5)
+        for f in (self.proc.stdout, self.proc.stderr):
+            f.close()
+
+
 def track_then_signal(args: list, sig: int, min_frames: int = 0, settle: float = 0.0,
                       timeout: float = 120) -> tuple[int, str, str]:
     """Run ``siamcan track *args`` in a child process, wait until its progress bar shows ``min_frames`` frames (then
-    ``settle`` seconds more), send ``sig`` and return (exit code, stdout, stderr)."""
+    ``settle`` seconds more), send ``sig`` and return (exit code, stdout, stderr). Every wait is bounded by
+    ``timeout``; the child is killed if anything fails."""
     import re
-    import subprocess
-    import sys
-    import threading
     import time
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="")  # the bar is awaited
-    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", "track", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    chunks: list[bytes] = []
-    reached = threading.Event()
-    bar = re.compile(rb"track:[^\r\n\[]*?(\d+)(?:/\d+ |frame )\[")  # "45/1500 [" or, with no total, "45frame ["
-
-    def reader() -> None:
-        while b := proc.stderr.read1(4096):
-            chunks.append(b)
-            counts = bar.findall(b"".join(chunks)[-4096:])
+    bar = rb"track:[^\r\n\[]*?(\d+)(?:/\d+ |frame )\["  # "45/1500 [" or, with no total, "45frame ["
+    with CliChild(["track", *args]) as child:
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = re.findall(bar, child.err[-4096:])
             if counts and int(counts[-1]) >= min_frames:
-                reached.set()
-
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
-    assert reached.wait(timeout), b"".join(chunks).decode(errors="replace")
-    time.sleep(settle)
-    proc.send_signal(sig)
-    stdout = proc.stdout.read()
-    rc = proc.wait(timeout)
-    t.join(10)
-    return rc, stdout.decode(errors="replace"), b"".join(chunks).decode(errors="replace")
+                break
+            if child.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the bar never showed {min_frames} frames (exit {child.proc.poll()}):\n"
+                                     + child.err.decode(errors="replace")[-2000:])
+            time.sleep(0.05)
+        time.sleep(settle)
+        child.send_signal(sig)
+        rc = child.wait(timeout)
+        return rc, child.out.decode(errors="replace"), child.err.decode(errors="replace")

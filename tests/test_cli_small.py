@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from siamcan.tracking.export import check_line
 from siamcan.cli.main import _DefaultsFormatter, build_parser, main
 
+from conftest import run_child
 from test_reliability_input import write_frames
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,9 +130,9 @@ def test_nanotrack_eval_prints_no_opencv_warn(dev_otb, nanotrack_v2, tmp_path):
     from test_eval_cli import _cut_otb
 
     data = _cut_otb(dev_otb, tmp_path / "mini", ["dog", "parkour"], n=3)
-    p = subprocess.run([sys.executable, "-m", "siamcan.cli.main", "eval", str(data), "--format", "otb", "--tracker",
-                        "nanotrack", "--nanotrack-dir", str(nanotrack_v2), "--results", str(tmp_path / "r"),
-                        "--no-progress"], capture_output=True, text=True, timeout=300)
+    p = run_child([sys.executable, "-m", "siamcan.cli.main", "eval", str(data), "--format", "otb", "--tracker",
+                   "nanotrack", "--nanotrack-dir", str(nanotrack_v2), "--results", str(tmp_path / "r"),
+                   "--no-progress"], text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert "WARN" not in p.stderr and "2 sequence(s) run" in p.stdout
 
@@ -141,5 +141,5 @@ def test_benchmark_results_are_git_ignored():
     lines = (REPO / ".gitignore").read_text().splitlines()
     assert "/benchmarks/results/" in lines
     if (REPO / ".git").exists():
-        r = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "benchmarks/results/bench_x.json"])
+        r = run_child(["git", "-C", str(REPO), "check-ignore", "-q", "benchmarks/results/bench_x.json"], timeout=60)
         assert r.returncode == 0

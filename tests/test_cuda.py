@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -12,7 +11,7 @@ import yaml
 from torch import nn
 
 from siamcan.tracking.clips import generated_clip
-from siamcan.models.seeded import seeded_model
+from siamcan.zoo import seeded_model
 from siamcan.config import config_to_dict
 from siamcan.models import build_model
 from siamcan.models.weights import read_state_dict
@@ -21,6 +20,7 @@ from siamcan.tracking.fast import FastEngine
 from siamcan.tracking.tracker import SiamCANTracker
 from siamcan.training.trainer import read_log, train
 
+from conftest import run_child
 from test_train_loop import REPO, tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -90,7 +90,7 @@ def test_ddp_nccl_matches_single_process(otb_train_data, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
            "-m", "siamcan.cli.main", "train", str(cfg_file), "--output", str(tmp_path / "ddp"), "--no-progress"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    r = run_child(cmd, env=env, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "cuda:0" in r.stdout + r.stderr
     w1 = read_state_dict(tmp_path / "single" / "model.safetensors")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from siamcan.tracking.clips import load_frames
-from siamcan.models.seeded import seeded_model
+from siamcan.zoo import seeded_model
 from siamcan.models.resnet import Bottleneck
 from siamcan.tracking.engine import TorchEngine
 from siamcan.models.fold import fold_batchnorm, fold_conv_bn

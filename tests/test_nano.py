@@ -154,7 +154,7 @@ def test_shipped_model_fast_and_onnx_paths_follow_eager_over_a_whole_sequence(va
     """The default model with its shipped weights and values: the fast path (PyTorch inference module) within 1e-3 px
     of eager and ONNX Runtime (the CPU default) within 2e-3 px, every frame of a whole val sequence; the exported
     graphs' maps within 1e-4 of PyTorch's (also with the gates pushed away from the identity)."""
-    from siamcan.tracking.export import export_onnx, smooth_inputs
+    from siamcan.tracking.export import export_onnx, onnx_engine_from_model, smooth_inputs
     from siamcan.tracking.fast import FastEngine
     from siamcan.tracking.onnx_engine import OnnxEngine
     from siamcan.tracking.sources import FrameSource
@@ -179,7 +179,7 @@ def test_shipped_model_fast_and_onnx_paths_follow_eager_over_a_whole_sequence(va
         meta, _ = export_onnx(m, cfg, check=True)
         assert meta["check"]["max_abs_diff_cls"] <= 1e-4 and meta["check"]["max_rel_diff_loc"] <= 1e-4
         z, x = smooth_inputs(CropGeometry.from_config(cfg.tracker), seed=4)
-        eng = OnnxEngine.from_model(m, cfg)
+        eng = onnx_engine_from_model(m, cfg)
         fused = m.inference_module()
         with torch.no_grad():
             st = fused.template(z)

@@ -11,7 +11,7 @@ pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from siamcan.tracking.clips import load_frames  # noqa: E402
-from siamcan.models.seeded import seeded_model  # noqa: E402
+from siamcan.zoo import seeded_model  # noqa: E402
 from siamcan.tracking.export import export_onnx  # noqa: E402
 from siamcan.errors import SiamcanError  # noqa: E402
 from siamcan.tracking.engine import TorchEngine  # noqa: E402

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from conftest import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,8 +25,8 @@ def wheel(tmp_path_factory) -> Path:
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     out = tmp / "dist"
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                           "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    proc = run_child([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                      "-w", str(out), str(src)], text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     (whl,) = out.glob("siamcan-*.whl")
     return whl
@@ -64,8 +65,8 @@ steps = list(t.track({str(seq / "img")!r}, (264, 311, 37, 69), max_frames=10))
 print(len(steps), steps[-1].box)
 """
     env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = run_child([sys.executable, "-c", code], cwd=tmp_path, env=env, text=True,
+                     timeout=300)
     assert proc.returncode == 0, proc.stderr
     n, box = proc.stdout.split(" ", 1)
     assert n == "10"

@@ -7,9 +7,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import yaml
 
 from siamcan.cli.main import main
 
+from conftest import CliChild
 from test_reliability_input import write_frames
 from test_threads import tiny_onnx
 
@@ -434,42 +432,18 @@ def test_size_check_measures_the_network():
 
 
 # ---------------------------------------------------------------------------------------------- interrupts
-def _start(args: list, env_extra: dict | None = None) -> tuple[subprocess.Popen, list[bytes]]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="", **(env_extra or {}))
-    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
-    chunks: list[bytes] = []
-
-    def reader() -> None:
-        while b := proc.stderr.read1(4096):
-            chunks.append(b)
-
-    threading.Thread(target=reader, daemon=True).start()
-    return proc, chunks
-
-
-def _wait_for(chunks: list[bytes], pattern: bytes, timeout: float = 180) -> None:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if re.search(pattern, b"".join(chunks)):
-            return
-        time.sleep(0.1)
-    raise AssertionError(b"".join(chunks).decode(errors="replace")[-2000:])
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_tune_summarises_finished_trials(dev_otb, tmp_path, sig):
     from test_eval_cli import _cut_otb
 
     data = _cut_otb(dev_otb, tmp_path / "d", ["dog"], n=8)
     log = tmp_path / "trials.csv"
-    proc, chunks = _start(["tune", data, "--format", "otb", "--trials", "500", "--log", log,
-                           "--write-config", tmp_path / "tuned.yaml"])
-    _wait_for(chunks, rb"tune:[^\r\n]*?\b([3-9]|\d\d+)/500")  # a few trials finished
-    proc.send_signal(sig)
-    out = proc.stdout.read().decode()
-    rc = proc.wait(60)
-    err = b"".join(chunks).decode(errors="replace")
+    with CliChild(["tune", data, "--format", "otb", "--trials", "500", "--log", log,
+                   "--write-config", tmp_path / "tuned.yaml"]) as child:
+        child.wait_for(rb"tune:[^\r\n]*?\b([3-9]|\d\d+)/500", tail=1 << 30)  # a few trials finished
+        child.send_signal(sig)
+        rc = child.wait(60)
+        out, err = child.out.decode(), child.err.decode(errors="replace")
     assert rc == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     m = re.search(r"interrupted after (\d+) of 500 trials; success AUC on d: [\d.]+ with the config's values, "
@@ -511,23 +485,23 @@ def test_eval_workers_never_outlive_the_run(dev_otb, tmp_path, how):
         for i in range(400):
             (data / seq / "img" / f"{i:05d}.jpg").symlink_to(imgs[i % len(imgs)])
         (data / seq / "groundtruth_rect.txt").write_text((first + "\n") * 400)
-    proc, chunks = _start(["eval", data, "--format", "otb", "--workers", "2", "--results", tmp_path / "r"])
-    t0 = time.time()
-    workers: set[int] = set()
-    while time.time() - t0 < 180:  # both workers started and busy (spawn children of the eval process)
-        workers = {k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()}
-        if len(workers) == 2:
-            break
-        time.sleep(0.2)
-    assert len(workers) == 2, b"".join(chunks).decode(errors="replace")
-    time.sleep(3)  # inside the tracking loop
-    if how == "SIGKILL":
-        proc.kill()
-    else:
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-    proc.wait(60)
+    with CliChild(["eval", data, "--format", "otb", "--workers", "2", "--results", tmp_path / "r"]) as child:
+        t0 = time.time()
+        workers: set[int] = set()
+        while time.time() - t0 < 180:  # both workers started and busy (spawn children of the eval process)
+            workers = {k for k in _children(child.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()}
+            if len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) == 2, child.err.decode(errors="replace")
+        time.sleep(3)  # inside the tracking loop
+        if how == "SIGKILL":
+            child.kill()
+        else:
+            child.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+            child.send_signal(signal.SIGINT)
+        child.wait(60)
     deadline = time.time() + 30
     while time.time() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.2)

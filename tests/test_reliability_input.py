@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from siamcan.config import ModelConfig
 from siamcan.errors import SiamcanError
 from siamcan.models import build_model, save_model
 from siamcan.tracking.tracker import SiamCANTracker
+
+from conftest import run_child
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # steadier on shared cores
 
@@ -160,7 +161,7 @@ def test_subprocess_errors_have_no_traceback(frames, tmp_path):
     exe = [sys.executable, "-m", "siamcan.cli.main"]
     for args, needle in [(["track", str(frames), "--init", "1,1,0,5"], "positive width"),
                          (["track", str(junk), "--init", "1,1,5,5"], "cannot read video")]:
-        p = subprocess.run(exe + args, capture_output=True, text=True, timeout=120)
+        p = run_child(exe + args, text=True, timeout=120)
         assert p.returncode == 2, p.stderr
         assert "Traceback" not in p.stderr and needle in p.stderr
         assert len([ln for ln in p.stderr.splitlines() if "error:" in ln]) == 1

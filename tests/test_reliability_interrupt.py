@@ -12,7 +12,7 @@ from siamcan.fileio import atomic_write_text, read_boxes, write_boxes
 from siamcan.tracking.sources import list_images
 from siamcan.tracking.video import VideoWriter
 
-from conftest import track_then_signal
+from conftest import CliChild, run_child, track_then_signal
 
 
 def _long_folder(dev_otb: Path, dst: Path, n: int) -> tuple[Path, str]:
@@ -39,6 +39,37 @@ def test_interrupted_track_leaves_complete_or_no_outputs(dev_otb, tmp_path, sig)
         assert read_boxes(out).shape == (1500, 4)
     assert not video.exists()  # the partial video was dropped
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left behind
+
+
+# ------------------------------------------------------------------------------ the tests' own child processes
+def test_children_get_sigint_even_when_the_test_run_ignores_it():
+    """A test run started in the background by a shell (``pytest &``) has SIGINT ignored, and so would every child
+    it starts: a child sent SIGINT would then run on (issue 26). The helpers give children the default disposition."""
+    import sys
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    code = "import signal, sys; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    try:
+        r = run_child([sys.executable, "-c", code], timeout=60, text=True)
+        assert r.stdout.strip() == "True", r.stderr
+        with CliChild([], program=[sys.executable, "-c", code]) as child:
+            assert child.wait(60) == 0 and child.out.strip() == b"True", child.err
+        with CliChild(["--help"]) as child:  # and by default it runs the CLI
+            assert child.wait(60) == 0 and b"track" in child.out
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_no_test_starts_a_child_process_without_the_helpers():
+    """Every child process of the suite comes from conftest's ``run_child`` / ``CliChild`` / ``track_then_signal``:
+    bounded waits (reads included), SIGINT at its default, the child killed when the test fails."""
+    import re
+
+    here = Path(__file__).parent
+    found = [f"{p.name}:{i}: {line.strip()}" for p in sorted(here.glob("test_*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r"\bsubprocess\.(run|Popen|call|check_call|check_output)\b|\bos\.(system|popen|fork)\(", line)]
+    assert not found, "\n".join(found)
 
 
 # ------------------------------------------------------------------------------ atomic writes

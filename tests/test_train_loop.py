@@ -3,7 +3,6 @@ configs, CLI errors. Tiny model: EfficientNet-Lite0 backbone (random init) with 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,10 +13,13 @@ import yaml
 
 from siamcan.cli.main import main as cli_main
 from siamcan.config import Config, DatasetConfig, ModelConfig, TrainConfig, config_to_dict, load_config
+from siamcan.errors import SiamcanError
 from siamcan.models import build_model
 from siamcan.models.weights import read_state_dict
-from siamcan.training.trainer import (build_optimizer, check_config, read_log, set_train_mode,
+from siamcan.training.trainer import (build_optimizer, check_config, check_files, read_log, set_train_mode,
                                       set_trainable, train)
+
+from conftest import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 LAST = ("_blocks.10._project_conv.",)  # cheap to unfreeze: no backward through dilated convs
@@ -108,7 +110,7 @@ def test_ddp_two_processes_match_single_process(otb_train_data, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "siamcan.cli.main", "train", str(cfg_file), "--output", str(out2), "--device", "cpu",
            "--no-progress"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    r = run_child(cmd, env=env, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     model = build_model(single.model)
     params = {n for n, _ in model.named_parameters()}
@@ -121,6 +123,23 @@ def test_ddp_two_processes_match_single_process(otb_train_data, tmp_path):
     l1 = [r["loss"] for r in read_log(out1 / "log.csv")]
     l2 = [r["loss"] for r in read_log(out2 / "log.csv")]
     np.testing.assert_allclose(l1, l2, rtol=1e-4)
+
+
+def test_a_config_is_valid_without_its_data_which_is_checked_when_training_starts(tmp_path, monkeypatch):
+    """A clone without ../shared (issue 26): the shipped distillation config, whose teacher and datasets live there,
+    passes check_config from any folder; the missing teacher is an error when a run starts, naming the key."""
+    import dataclasses
+
+    monkeypatch.chdir(tmp_path)  # its relative paths ("../shared/...") now point at nothing
+    cfg = load_config(REPO / "src/siamcan/configs/siamcan-lite-distill.yaml")
+    assert cfg.train.teacher and not Path(cfg.train.teacher).exists()
+    check_config(cfg)
+    with pytest.raises(SiamcanError, match="train.teacher: no such folder"):
+        check_files(cfg)
+    with pytest.raises(SiamcanError, match="train.teacher: no such folder"):
+        train(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, teacher=str(tmp_path / "nothing"))),
+              tmp_path / "out", device="cpu", progress=False)
+    assert not (tmp_path / "out").exists()  # refused before the run folder is made
 
 
 def test_all_configs_are_valid_and_ablations_complete():
@@ -209,7 +228,7 @@ def test_workers_start_after_opencv_used_its_threads(otb_train_data, tmp_path):
               "from siamcan.cli.main import main\n"
               "sys.exit(main(['train', sys.argv[1], '--output', sys.argv[2], '--device', 'cpu', '--no-progress']))\n")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    r = subprocess.run([sys.executable, "-c", script, str(cfg_file), str(tmp_path / "out")], env=env,
-                       capture_output=True, text=True, timeout=240)
+    r = run_child([sys.executable, "-c", script, str(cfg_file), str(tmp_path / "out")], env=env,
+                  text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").is_file()

@@ -16,6 +16,8 @@ from siamcan.training.trainer import read_log, train
 
 from test_train_loop import Killed, kill_after, tiny_config
 
+DEAD_PID = 4194305  # above Linux's largest pid_max (2**22): never a live process
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -80,15 +82,29 @@ def test_ctrl_c_says_how_to_resume(otb_train_data, tmp_path, capsys, monkeypatch
 
 
 def test_killed_save_leftovers_are_cleaned_and_checkpoints_kept(killed_run, capsys):
+    """Only this program's temp names whose process has ended are removed (issue 26: a user's ``.mydata.tmp/`` in
+    the output folder was deleted as "an unfinished file of a killed run")."""
     cfg_file, out = killed_run
-    junk = [out / "checkpoints" / ".epoch-001-k2j3h4", out / "model.safetensorsa8b7c6.tmp", out / ".loss.png.tmp.png",
-            out / "model-last.safetensorsq1w2e3.tmp", out / ".notes.txt.x1y2.tmp"]
+    dead = DEAD_PID
+    junk = [out / "checkpoints" / f".epoch-001.siamcan-{dead}-k2j3h4.tmp",
+            out / f".model.safetensors.siamcan-{dead}-a8b7c6.tmp", out / f".loss.png.siamcan-{dead}-x1.tmp.png",
+            out / f".model-last.safetensors.siamcan-{dead}-q1w2e3.tmp"]
     junk[0].mkdir()
     (junk[0] / "model.safetensors").write_bytes(b"half")
     for p in junk[1:]:
         p.write_bytes(b"half")
+    live = f".model.safetensors.siamcan-{os.getppid()}-zz.tmp"  # a run still going (a live process)
+    users = [out / ".mydata.tmp", out / "notes.tmp", out / ".notes.txt.x1y2.tmp", out / "model.safetensorsa8b7c6.tmp",
+             out / "checkpoints" / ".epoch-001-k2j3h4", out / live]
+    users[0].mkdir()
+    (users[0] / "keep.txt").write_text("mine")
+    users[4].mkdir()
+    for p in users[1:4] + users[5:]:
+        p.write_text("mine")
     assert main(["train", str(cfg_file), "--output", str(out), "--resume", "--no-progress"]) == 0
-    assert not any(p.exists() for p in junk)
+    assert [p.name for p in junk if p.exists()] == []
+    assert [p.name for p in users if not p.exists()] == []
+    assert (users[0] / "keep.txt").read_text() == "mine"
     assert (out / "checkpoints" / "epoch-000" / "state.pt").is_file()
     assert clean_stale_files(out) == []  # nothing left: finished files are never touched
 

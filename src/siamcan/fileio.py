@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -67,14 +68,86 @@ def inside(root: str | os.PathLike, rel: object, what: str) -> Path:
     return Path(root) / rp
 
 
+# ------------------------------------------------------------------------------------ this program's temp files
+# Every temporary file or folder siamcan writes beside an output is named ``.NAME.siamcan-PID-RANDOM.tmp[SUFFIX]``
+# (NAME: the file it becomes, PID: the writing process, SUFFIX: NAME's own extension, for writers that pick the
+# format from the name). Cleaning up touches these names only, and only when their process is gone: never a user's
+# file that merely ends in ``.tmp``, never the temp file of a run still going.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.siamcan-(?P<pid>\d{1,10})-[A-Za-z0-9_]*\.tmp(?P<suffix>\.[A-Za-z0-9]+)?$")
+
+
+def temp_prefix(target: str | os.PathLike) -> str:
+    """The start of this process's temp names for ``target`` (``mkstemp`` / ``mkdtemp`` add the random part)."""
+    return f".{Path(target).name}.siamcan-{os.getpid()}-"
+
+
+def temp_path(target: str | os.PathLike, suffix: str = "") -> Path:
+    """A fresh temp name beside ``target`` (not created): ``.NAME.siamcan-PID-RANDOM.tmpSUFFIX``."""
+    p = Path(target)
+    return p.with_name(f"{temp_prefix(p)}{secrets.token_hex(4)}.tmp{suffix}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's counts; this process does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError) as e:  # another user's process (alive), or no such pid
+        return isinstance(e, PermissionError)
+    return True
+
+
+def stale_temps(folder: str | os.PathLike, target: str | None = None) -> list[Path]:
+    """This program's temp files and folders in ``folder`` (for the output named ``target``, or any) whose writing
+    process has ended: what a killed run left behind."""
+    found = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for e in entries:
+        m = _TEMP.match(e.name)
+        if not m or (target is not None and m["name"] != target):
+            continue
+        if m["suffix"] and m["suffix"] != Path(m["name"]).suffix:
+            continue
+        if not process_alive(int(m["pid"])):
+            found.append(Path(e.path))
+    return sorted(found)
+
+
+def remove_stale_temps(folder: str | os.PathLike, target: str | None = None) -> list[Path]:
+    """Remove :func:`stale_temps` (a symlink is removed, never followed); returns what was removed."""
+    import shutil
+
+    removed = []
+    for p in stale_temps(folder, target):
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except FileNotFoundError:  # another run cleaned it first
+            pass
+        except OSError:  # a read-only folder: leave it, the output itself was written
+            continue
+        removed.append(p)
+    return removed
+
+
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on a clean exit it is renamed to ``path``, on an error removed, so the
     file is either complete or absent. The file gets the permissions of a plain ``open`` (umask), not mkstemp's
-    0600. ``suffix`` ends the temporary name (writers that pick the format from it: ``.png``, ``.gif``)."""
+    0600. The temp name is this program's own (``.NAME.siamcan-PID-RANDOM.tmpSUFFIX``; ``suffix`` for writers that
+    pick the format from the name: ``.png``, ``.gif``); after the rename, the temp files of ``path`` that killed runs
+    left are removed."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=temp_prefix(p), suffix=f".tmp{suffix}")
     os.close(fd)
     try:
         os.chmod(tmp, file_mode())  # mkstemp creates 0600; give the file the usual permissions
@@ -83,6 +156,7 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    remove_stale_temps(p.parent, p.name)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -76,6 +76,20 @@ def load_model(name_or_path=None, weights: str | os.PathLike | None = None,
     return model.eval(), cfg
 
 
+def seeded_model(name_or_cfg="siamcan-r50", seed: int = 0, keep_backbone: bool = False) -> tuple[SiamCAN, Config]:
+    """A model with random but reproducible weights and sane activations (:func:`siamcan.models.seeded.seed_weights`),
+    for speed and equality checks of models without trained weights; returns ``(model, config)``. With
+    ``keep_backbone`` the backbone keeps the weights :func:`load_model` gives it."""
+    from .models.seeded import seed_weights
+
+    cfg = resolve_config(name_or_cfg)
+    if keep_backbone:
+        model, cfg = load_model(cfg)
+    else:
+        model = build_model(cfg)
+    return seed_weights(model, cfg, seed, keep_backbone), cfg
+
+
 BACKENDS = ("auto", "eager", "fast", "onnx")
 
 
@@ -106,6 +120,7 @@ def make_engine(model: SiamCAN | None, device: str | None = None, backend: str =
     if backend == "onnx":
         import torch
 
+        from .tracking.export import onnx_engine_from_model
         from .tracking.onnx_engine import OnnxEngine
 
         threads = threads or torch.get_num_threads()  # --threads (torch's thread count) applies here too
@@ -115,7 +130,7 @@ def make_engine(model: SiamCAN | None, device: str | None = None, backend: str =
             raise SiamcanError("backend 'onnx' needs the exported folder (--onnx-dir DIR; see siamcan export --onnx)")
         if dev.type != "cpu":
             raise SiamcanError("backend 'onnx' runs on the CPU; use --backend fast on a GPU")
-        return OnnxEngine.from_model(model, cfg, threads=threads)
+        return onnx_engine_from_model(model, cfg, threads=threads)
     if backend == "fast":
         from .tracking.fast import FastEngine
 

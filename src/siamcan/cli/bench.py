@@ -42,7 +42,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 # ------------------------------------------------------------------------------------------- model
 def load_bench_model(args):
-    from ..models.seeded import seeded_model
+    from ..zoo import seeded_model
     from ..zoo import load_model, packaged_weights, resolve_config
 
     cfg = resolve_config(args.model)

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..errors import SiamcanError
+from ..ortenv import import_onnxruntime
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -32,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
     check = not args.no_check
     if check:
         try:
-            import onnxruntime  # noqa: F401
+            import_onnxruntime()
         except ImportError:
             check = False
     if args.random_weights:
-        from ..models.seeded import seeded_model
+        from ..zoo import seeded_model
 
         model, cfg = seeded_model(args.model or "siamcan-nano", args.seed)
     else:

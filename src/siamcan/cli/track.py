@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 from ..errors import SiamcanError
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             if step.frame is None:
                 carried.append(step.index + 1)
                 tqdm.write(f"siamcan track: warning: frame {step.index + 1} ({source.frame_name(step.index)}) "
-                           "cannot be decoded; previous box carried")
+                           "cannot be decoded; previous box carried", file=sys.stderr)
             t_track += step.seconds
             boxes.append(step.box)
             scores.append((step.score, step.lost))

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import AugConfig, DatasetConfig, TrainConfig
+from ..decoders import imread
 from ..errors import SiamcanError
 from ..geometry import CropGeometry, box_iou
 from .augment import augmented_crop
@@ -155,7 +156,7 @@ class PairDataset(Dataset):
 
     @staticmethod
     def _read(path: str) -> np.ndarray:
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        img = imread(path)
         if img is None:
             raise OSError(f"cannot read image {path}")
         return img

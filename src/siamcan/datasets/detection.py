@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..errors import SiamcanError
-from ..fileio import read_text
+from ..fileio import inside, read_text
 from .common import ReadOptions, make_sequence
 from .record import Dataset
 
@@ -96,7 +96,9 @@ def read_coco(root: Path, opts: ReadOptions) -> Dataset:
         img_dir = root
     try:
         data = json.loads(read_text(anno, "COCO annotation file"))
-        files = {im["id"]: str(img_dir / im["file_name"]) for im in data["images"]}
+        # a file_name is relative to the image folder and stays inside it (no "../..", no absolute path)
+        files = {im["id"]: str(inside(img_dir, im["file_name"], f"{anno}: image {im['id']} file_name"))
+                 for im in data["images"]}
         anns = data["annotations"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise SiamcanError(f"COCO annotation file {anno} is not valid COCO json ({type(e).__name__}: {e})") from None

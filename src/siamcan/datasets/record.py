@@ -77,10 +77,10 @@ class Sequence:
         return self.polygons is not None
 
     def frame(self, i: int) -> np.ndarray:
-        """Frame ``i`` as BGR uint8 (``cv2.imread``)."""
-        import cv2
+        """Frame ``i`` as BGR uint8 (``cv2.imread``, without libjpeg's own messages)."""
+        from ..decoders import imread
 
-        img = cv2.imread(str(self.frames[i]), cv2.IMREAD_COLOR)
+        img = imread(self.frames[i])
         if img is None:
             raise SiamcanError(f"sequence {self.name}: cannot read frame {i + 1}: {self.frames[i]}")
         return img

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SiamcanError
+from ..fileio import atomic_write_text, check_name
 from .common import ReadOptions
 from .detection import read_coco, read_det, read_vid
 from .folders import read_got10k, read_lasot, read_otb, read_uav123, read_vot
@@ -63,8 +64,17 @@ def read_dataset(fmt: str, root: str | os.PathLike, anno: str | os.PathLike | No
     root = Path(root)
     if not form.annotation_file and not root.is_dir():
         raise SiamcanError(f"{where}dataset folder not found: {root}")
+    if root.name in ("", ".", ".."):  # "ds/seqA/..", ".": the folder it is, so that the dataset has its own name
+        root = root.resolve()
+    ds = _read(form, fmt, root, anno, split, box_space, where)
+    # results are written to (and reports read from) RESULTS/<dataset name>: it must be one plain path component
+    check_name(ds.name, f"{where}dataset name (from {Path(anno) if form.annotation_file and anno else root})")
+    return ds
+
+
+def _read(form: Format, fmt: str, root: Path, anno, split: str | None, box_space: str, where: str) -> Dataset:
     opts = ReadOptions(anno=Path(anno) if anno is not None else None, split=split, box_space=box_space)
-    cache = _cache_path(root, fmt, opts) if form.cached else None
+    cache = _cache_path(root, fmt, opts) if form.cached and os.environ.get("SIAMCAN_NO_INDEX_CACHE") != "1" else None
     if cache is not None:
         cached = _load_cache(cache)
         if cached is not None:
@@ -91,7 +101,7 @@ def _cache_path(root: Path, fmt: str, opts: ReadOptions) -> Path:
 
 
 def _load_cache(cache: Path) -> Dataset | None:
-    if not cache.is_file() or os.environ.get("SIAMCAN_NO_INDEX_CACHE") == "1":
+    if not cache.is_file():
         return None
     try:
         raw = json.loads(cache.read_text())
@@ -103,14 +113,11 @@ def _load_cache(cache: Path) -> Dataset | None:
 
 
 def _save_cache(cache: Path, ds: Dataset) -> None:
-    """Only the fields of the cached (detection) formats are stored."""
+    """Only the fields of the cached (detection) formats are stored; a cache that cannot be written is skipped."""
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"name": ds.name, "sequences": [
+        atomic_write_text(cache, json.dumps({"name": ds.name, "sequences": [
             dict(name=s.name, frames=s.frames, boxes=s.boxes.tolist(),
                  absent=None if s.absent is None else s.absent.tolist(), crop511=s.crop511)
             for s in ds.sequences]}))
-        os.replace(tmp, cache)
     except OSError:
         pass

@@ -30,6 +30,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..errors import SiamcanError
 from ..geometry import CropGeometry
+from .backbones import BACKBONES
 from .heads import CrossChannelAttention, Neck, SpatialAttention, center_crop, xcorr_depthwise
 
 TOWER_BLOCKS = 6
@@ -162,8 +163,6 @@ class SiamCANNano(nn.Module):
 
     def __init__(self, cfg: ModelConfig, geometry: CropGeometry | None = None):
         super().__init__()
-        from .siamcan import BACKBONES  # the one backbone registry (siamcan.py builds this model lazily: no cycle)
-
         backbone_cls = BACKBONES[cfg.backbone]
         if len(backbone_cls.out_channels) != 1:  # the BAN head correlates one feature level
             one = ", ".join(k for k, v in BACKBONES.items() if len(v.out_channels) == 1)

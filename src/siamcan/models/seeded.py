@@ -5,23 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..geometry import CropGeometry
+
 
 @torch.no_grad()
-def seeded_model(name_or_cfg="siamcan-r50", seed: int = 0, keep_backbone: bool = False):
-    """A model with random but reproducible weights and sane activations; returns ``(model, config)``.
+def seed_weights(model: nn.Module, cfg, seed: int = 0, keep_backbone: bool = False) -> nn.Module:
+    """Give ``model`` (built from the :class:`~siamcan.config.Config` ``cfg``) random but reproducible weights with
+    sane activations, in place; returns it in eval mode. The named-model form is :func:`siamcan.zoo.seeded_model`.
 
     Conv and linear weights are drawn with ``seed`` (He init), BN affine parameters near (1, 0) and their statistics
     calibrated on seeded smooth-noise images; the model's own ``seed_outputs`` makes its output convs small with
-    boxes of ~30 px. With ``keep_backbone`` the backbone keeps the weights :func:`~siamcan.zoo.load_model` gives it.
+    boxes of ~30 px. With ``keep_backbone`` the backbone keeps the weights it has.
     """
-    from ..zoo import load_model, resolve_config
-    from . import build_model
-
-    cfg = resolve_config(name_or_cfg)
-    if keep_backbone:
-        model, cfg = load_model(cfg)
-    else:
-        model = build_model(cfg)
     g = torch.Generator().manual_seed(seed)
     parts = [m for name, m in model.named_children() if not (keep_backbone and name == "backbone")]
     for part in parts:
@@ -42,8 +37,6 @@ def seeded_model(name_or_cfg="siamcan-r50", seed: int = 0, keep_backbone: bool =
     model.train()
     if keep_backbone:
         model.backbone.eval()
-    from ..geometry import CropGeometry
-
     geo = CropGeometry.from_config(cfg.tracker)
     for _ in range(2):
         z = nn.functional.interpolate(torch.rand(2, 3, 16, 16, generator=g) * 255, size=geo.exemplar_size,
@@ -53,4 +46,4 @@ def seeded_model(name_or_cfg="siamcan-r50", seed: int = 0, keep_backbone: bool =
         model(z, x)
     for m in bns:
         m.momentum = 0.1
-    return model.eval(), cfg
+    return model.eval()

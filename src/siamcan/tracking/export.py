@@ -1,5 +1,5 @@
 """ONNX export of a model's two inference steps, to files (``siamcan export --onnx``) or in memory (the ``onnx``
-engine built straight from a model, :meth:`~siamcan.tracking.onnx_engine.OnnxEngine.from_model`).
+engine built straight from a model, :func:`onnx_engine_from_model`).
 
 * ``template.onnx``: ``template`` (1,3,E,E) float32 BGR 0-255 -> ``state_0 .. state_{n-1}`` (the per-target tensors).
 * ``track.onnx``: ``search`` (1,3,I,I) + ``state_*`` -> ``cls`` (1,2,S,S), ``loc`` (1,4,S,S).
@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import SiamcanError
 from ..geometry import CropGeometry
+from .onnx_engine import OnnxEngine
 
 OPSET = 17
 CHECK_TOLERANCE = 1e-3  # onnxruntime vs PyTorch: cls logits (absolute), loc and template state (relative to range)
@@ -143,8 +144,6 @@ def export_onnx(model, cfg, outdir=None, opset: int = OPSET, check: bool = True,
         "tracker": dataclasses.asdict(cfg.tracker),
     }
     if check:
-        from .onnx_engine import OnnxEngine
-
         eng = OnnxEngine(graphs=graphs, meta=meta)
         st = eng.template_array(z.numpy())
         cls, loc = eng.track_array(x.numpy(), [s.numpy() for s in state])
@@ -166,3 +165,9 @@ def export_onnx(model, cfg, outdir=None, opset: int = OPSET, check: bool = True,
             atomic_write_bytes(out / fname, data)
         atomic_write_text(out / "siamcan.json", json.dumps(meta, indent=2) + "\n")
     return meta, graphs
+
+
+def onnx_engine_from_model(model, cfg, threads: int | None = None) -> OnnxEngine:
+    """Export ``model`` in memory (its inference module, BN folded) and run it in ONNX Runtime."""
+    meta, graphs = export_onnx(model, cfg, check=False)
+    return OnnxEngine(graphs=graphs, meta=meta, threads=threads, fuse_bn=True)

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..config import TrackerConfig
 from ..errors import SiamcanError
+from ..ortenv import import_onnxruntime
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def symbolic_spatial_dims(model) -> None:
 def session(path: Path, threads: int = 1, symbolic: bool = False):
     """An ONNX Runtime session on the CPU with ``threads`` intra-op threads (``symbolic``: see above)."""
     try:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
     except ImportError:
         raise SiamcanError("NanoTrack runs in ONNX Runtime: pip install onnxruntime (or siamcan[onnx])") from None
     if not path.is_file():

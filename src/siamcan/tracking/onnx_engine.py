@@ -3,9 +3,10 @@
     siamcan export --onnx out/ --model siamcan-lite
     siamcan track video.mp4 --init X,Y,W,H --backend onnx --onnx-dir out/
 
-or straight from a model (:meth:`OnnxEngine.from_model`: exported in memory, ~0.5 s for siamcan-nano), which is the
-``auto`` backend on the CPU when ONNX Runtime is installed: for small networks its kernels beat PyTorch's per-op
-overhead (``benchmarks/bench_nano.py``). Same engine API as :class:`~siamcan.tracking.engine.TorchEngine`.
+or straight from a model (:func:`siamcan.tracking.export.onnx_engine_from_model`: exported in memory, ~0.5 s for
+siamcan-nano), which is the ``auto`` backend on the CPU when ONNX Runtime is installed: for small networks its kernels
+beat PyTorch's per-op overhead (``benchmarks/bench_nano.py``). Same engine API as
+:class:`~siamcan.tracking.engine.TorchEngine`.
 ONNX Runtime's Conv+BatchNorm (and Conv+Mul/Add) fusions are disabled by default so that a graph with BN nodes
 keeps the float32 rounding of PyTorch; ``fuse_bn=True`` re-enables them (the exported inference modules have their
 BN folded already).
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SiamcanError
+from ..ortenv import import_onnxruntime
 
 _BN_FUSIONS = ["ConvBNFusion", "ConvAddFusion", "ConvMulFusion"]
 
@@ -28,7 +30,7 @@ class OnnxEngine:
     def __init__(self, onnx_dir=None, threads: int | None = None, fuse_bn: bool = False, meta: dict | None = None,
                  providers: list[str] | None = None, graphs: dict[str, bytes] | None = None):
         try:
-            import onnxruntime as ort
+            ort = import_onnxruntime()
         except ImportError:
             raise SiamcanError("the onnx backend needs onnxruntime: pip install onnxruntime") from None
         if graphs is None:
@@ -72,14 +74,6 @@ class OnnxEngine:
         self.x_in = [i.name for i in self.x_sess.get_inputs()]
         self.out = [o.name for o in self.x_sess.get_outputs()][:2]
         self._check_signature(where)
-
-    @classmethod
-    def from_model(cls, model, cfg, threads: int | None = None) -> "OnnxEngine":
-        """Export ``model`` in memory (its inference module, BN folded) and run it in ONNX Runtime."""
-        from .export import export_onnx
-
-        meta, graphs = export_onnx(model, cfg, check=False)
-        return cls(graphs=graphs, meta=meta, threads=threads, fuse_bn=True)
 
     def _check_signature(self, d: str) -> None:
         """The two files must be the template / per-frame networks of one ``siamcan export``: a folder of other

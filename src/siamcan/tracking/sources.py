@@ -17,6 +17,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from ..decoders import imread, read_frame, video_capture
 from ..errors import SiamcanError
 from ..fileio import image_files
 
@@ -74,8 +75,8 @@ class FrameSource:
         else:
             if self.path.stat().st_size == 0:
                 raise SiamcanError(f"video file is empty: {self.path}")
-            cap = cv2.VideoCapture(str(self.path))
-            ok, frame = cap.read() if cap.isOpened() else (False, None)
+            cap = video_capture(str(self.path))
+            ok, frame = read_frame(cap) if cap.isOpened() else (False, None)
             if not ok or frame is None:
                 cap.release()
                 raise SiamcanError(f"cannot read video {self.path}: not a video file OpenCV can decode")
@@ -95,8 +96,8 @@ class FrameSource:
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error below says it in one line
         try:
-            cap = cv2.VideoCapture(int(s)) if s.isdigit() else cv2.VideoCapture(s)
-            ok, frame = cap.read() if cap.isOpened() else (False, None)
+            cap = video_capture(int(s) if s.isdigit() else s)
+            ok, frame = read_frame(cap) if cap.isOpened() else (False, None)
         finally:
             cv2.utils.logging.setLogLevel(level)
         if not ok or frame is None:
@@ -118,7 +119,7 @@ class FrameSource:
 
     def _first_size(self) -> tuple[int, int]:
         for p in self.images:
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            img = imread(p)
             if img is not None:
                 return img.shape[1], img.shape[0]
         raise SiamcanError(f"none of the {len(self.images)} images in {self.path} can be decoded")
@@ -149,13 +150,13 @@ class FrameSource:
             yield from self._iter_stream()
         elif self.images is not None:
             for p in self.images:
-                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                img = imread(p)
                 if img is not None and (img.shape[1], img.shape[0]) != self.size:
                     raise SiamcanError(f"image {p.name} is {img.shape[1]}x{img.shape[0]}, the sequence is "
                                        f"{self.size[0]}x{self.size[1]}: mixed image sizes in {self.path}")
                 yield img
         else:
-            yield from _read_capture(cv2.VideoCapture(str(self.path)))
+            yield from _read_capture(video_capture(str(self.path)))
 
     def _iter_stream(self) -> Iterator[np.ndarray]:
         if self._cap is None:
@@ -174,7 +175,7 @@ def _read_capture(cap: cv2.VideoCapture, first: np.ndarray | None = None) -> Ite
         if first is not None:
             yield first
         while True:
-            ok, frame = cap.read()
+            ok, frame = read_frame(cap)
             if not ok:
                 break
             yield frame

@@ -12,7 +12,9 @@ tracker considers the target lost magenta; the tracker's confidence is written a
 """
 from __future__ import annotations
 
+import glob
 import os
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import SiamcanError
+from ..fileio import process_alive, remove_stale_temps, temp_path
 
 TRACK_COLOR = (0, 255, 0)  # BGR: green
 GT_COLOR = (0, 140, 255)  # BGR: orange
@@ -58,7 +61,7 @@ class VideoWriter:
         if self.path.is_dir():
             raise SiamcanError(f"--save-video {self.path} is a folder, expected a file name like out.mp4")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
+        self.tmp = temp_path(self.path, self.path.suffix)  # this program's own temp name (fileio)
         self.fps = fps if fps and 0 < fps < 1000 else 30.0
         suffix = self.path.suffix.lower()
         self.gif = suffix == ".gif"
@@ -103,6 +106,12 @@ class VideoWriter:
             self.writer = None
         if self.tmp.exists():
             os.replace(self.tmp, self.path)
+            remove_stale_temps(self.path.parent, self.path.name)  # what killed runs left for this video
+            for old in self.path.parent.glob(f".{glob.escape(self.path.stem)}.*.tmp{glob.escape(self.path.suffix)}"):
+                legacy = re.fullmatch(rf"\.{re.escape(self.path.stem)}\.(\d{{1,10}})\.tmp{re.escape(self.path.suffix)}",
+                                      old.name)  # the name before issue 26: .STEM.PID.tmpSUFFIX
+                if legacy and not process_alive(int(legacy[1])):
+                    old.unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop a partly written video (nothing is left at the target path)."""

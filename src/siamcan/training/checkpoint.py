@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import SiamcanError
-from ..fileio import dir_mode
+from ..fileio import dir_mode, temp_prefix
 from ..models.weights import load_model_weights, save_model
 
 _NAME = re.compile(r"^epoch-(\d+)$")
@@ -34,7 +34,7 @@ def save_checkpoint(output: Path, epoch: int, model: nn.Module, state: dict[str,
     root = checkpoint_dir(output)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"epoch-{epoch:03d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".epoch-{epoch:03d}-"))
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=temp_prefix(final), suffix=".tmp"))  # fileio's temp names
     try:
         os.chmod(tmp, dir_mode())  # mkdtemp creates 0700: the checkpoint folder gets the umask's usual mode
         save_model(model, tmp / "model.safetensors", config=config, extra={"epoch": str(epoch)})

@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ..config import Config, config_to_dict, load_config
 from ..errors import SiamcanError
+from ..fileio import remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -100,22 +100,12 @@ def check_logs(output: Path) -> None:
 
 
 def clean_stale_files(output: Path) -> list[Path]:
-    """Remove what a killed run can leave behind: half-written checkpoint folders (``checkpoints/.epoch-NNN-*``),
-    weights being written (``*.safetensors*.tmp``), the plot being written (``.loss.png.tmp.png``) and other
-    atomic-write temp files (``.NAME.*.tmp``). Finished files are never touched. Returns what was removed."""
+    """Remove what a killed run left behind in ``output`` and its ``checkpoints/``: this program's temp files and
+    folders (``.NAME.siamcan-PID-RANDOM.tmp*``, :func:`siamcan.fileio.stale_temps`) whose process has ended.
+    Finished files, a user's own files (``.mydata.tmp/``) and the temp files of a run still going are never touched.
+    Returns what was removed."""
     output = Path(output)
-    removed = []
-    candidates = list(output.glob("*.safetensors*.tmp")) + list(output.glob(".loss.png.tmp*")) \
-        + list(output.glob(".*.tmp"))
-    ck = output / "checkpoints"
-    if ck.is_dir():
-        candidates += [p for p in ck.glob(".epoch-*") if p.is_dir()]
-    for p in sorted(set(candidates)):
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-        removed.append(p)
+    removed = remove_stale_temps(output) + remove_stale_temps(output / "checkpoints")
     if removed:
         log.warning("removed %d unfinished file(s) of a killed run in %s: %s", len(removed), output,
                     ", ".join(p.name for p in removed[:5]))

@@ -48,10 +48,11 @@ VAL_FIELDS = ["epoch", "step", "val_loss", "val_cls", "val_reg", "val_kd"]
 
 # ----------------------------------------------------------------------------------------------- checks
 def check_config(cfg: Config) -> None:
-    """Reject inconsistent training configs with one-line errors."""
+    """Reject inconsistent training configs with one-line errors. The config alone: no file or folder it names is
+    opened here (a config is valid on a machine without the data; :func:`check_files` looks when training starts)."""
     t = cfg.train
     # allowed names and value ranges are checked when the config loads (config.py); here: what depends on
-    # several keys or on files
+    # several keys
     if (t.label == "ellipse_centerness") != cfg.model.centerness:
         raise SiamcanError("train.label 'ellipse_centerness' and model.centerness: true go together")
     if not t.datasets:
@@ -63,6 +64,11 @@ def check_config(cfg: Config) -> None:
                            f"train.average_last ({t.average_last}) checkpoints to average")
     if t.pseudo_prob > 0 and not t.teacher:
         raise SiamcanError("train.pseudo_prob needs train.teacher: the teacher finds the random regions' boxes")
+
+
+def check_files(cfg: Config) -> None:
+    """The files a training run needs before its first step, when it starts: the teacher's models."""
+    t = cfg.train
     if t.teacher:
         from ..data.teacher import NanoTrackTeacher
         # fails here, with the reason, rather than inside a DataLoader worker
@@ -254,6 +260,7 @@ def train(cfg: Config, output: str | Path, resume: bool = False, device: str | N
     torch threads per process on CPU (default: see ``_cpu_threads``). ``on_step(n)`` is called after the n-th
     optimizer step of this call (progress reporting; an exception raised there stops the run like Ctrl-C)."""
     check_config(cfg)
+    check_files(cfg)
     t = cfg.train
     output = Path(output)
     info, dev = init_distributed(device)

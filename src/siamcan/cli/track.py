@@ -135,7 +135,8 @@ def init_box(text: str) -> list[float]:
 
     path = Path(text)
     if path.is_file():
-        first = next((line for line in path.read_text(errors="replace").splitlines() if line.strip()), "")
+        first = next((line for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+                      if line.strip()), "")
         box = parse_box(first)
         if len(box) == 8:
             return polygon_to_init_rect(box)

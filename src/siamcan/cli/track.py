@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import atomic_write_text, write_boxes
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
-    from ..tracking.video import VideoWriter
+    from ..tracking.video import VideoWriter, check_video_name
     from ..threads import check_threads, set_threads
     from ..zoo import Tracker
 
@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             raise SiamcanError(f"--scores {args.scores} is a folder, expected a file name")
         if args.save_video and Path(args.save_video).is_dir():
             raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
+        if args.save_video:
+            check_video_name(args.save_video)
         set_threads(args.threads)
         tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
                                           onnx_dir=args.onnx_dir)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise SiamcanError(f"--frames must be between 2 and {MAX_FRAMES}, got {args.frames}")
     for name in args.video:
         check_name(name, "--video name")
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     set_threads(args.threads)

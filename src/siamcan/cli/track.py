@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     box = init_box(args.init)
     if args.max_frames is not None and args.max_frames < 1:
         raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     source = FrameSource(args.source)
     try:
         check_box(box, (source.size[1], source.size[0]))  # fail before loading the model

@@ -415,6 +415,29 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last one
+    silently: ``epochs: 20`` then ``epochs: 2`` further down trains 2 epochs)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: PyYAML's own error below
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(p: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A config file's data with its ``base:`` (a config file, relative to this one) merged underneath."""
     if not p.is_file():
@@ -423,7 +446,7 @@ def _read_yaml(p: Path, chain: tuple[Path, ...] = ()) -> dict:
     if p.resolve() in chain:
         raise SiamcanError(f"config file {p}: 'base' chain loops back to itself")
     try:
-        data = yaml.safe_load(read_text(p, "config file"))
+        data = yaml.load(read_text(p, "config file"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         raise SiamcanError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     except RecursionError:

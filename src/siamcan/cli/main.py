@@ -1,7 +1,8 @@
 """``siamcan`` - one command line for tracking, evaluation, training, benchmarking and export.
 
 Each sub-command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``; modules are imported
-only when their command runs. User errors (SiamcanError) print one line and exit with code 2.
+only when their command runs. User errors (SiamcanError) print one line and exit with code 2; failures of the
+environment (OSError: a full or read-only disk, an unwritable output) print one line and exit with code 1.
 """
 from __future__ import annotations
 

@@ -98,6 +98,12 @@ class VideoWriter:
             else:
                 self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
                 if not self.writer.isOpened():
+                    try:  # an unwritable folder is the environment's failure (exit 1), not the name's
+                        open(self.tmp, "ab").close()
+                    except OSError as e:
+                        raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+                    finally:
+                        self.writer = None
                     self.abort()
                     raise SiamcanError(f"cannot open {self.path} for writing a video (use .mp4, .avi or .gif)")
         try:

@@ -152,6 +152,7 @@ CASES = {
     "save-video .JPG": (TRACK + ["--save-video", "o.JPG"], "'.jpg' is a still-image format"),
     "save-video no extension": (TRACK + ["--save-video", "o"], "has no extension"),
     "calibrate --plot .xyz": (lambda t: ["calibrate", _otb(t), "--plot", t / "r.xyz"], "cannot write a 'xyz' image"),
+    "demo --video .png": (lambda t: ["demo", "--output", t / "d", "--video", "o.png"], "--video o.png: '.png' is a"),
     "track --output ''": (TRACK + ["--output", ""], "--output is an empty string"),
     "train --output ''": (lambda t: ["train", _config(t, train={}), "--output", ""], "--output is an empty string"),
     "track SOURCE ''": (["track", "", "--init", "1,1,5,5"], "source is an empty string"),

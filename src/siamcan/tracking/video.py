@@ -163,17 +163,16 @@ class VideoWriter:
             self.tmp.unlink()
 
 
-def check_video_name(path: str | os.PathLike) -> Path:
+def check_video_name(path: str | os.PathLike, option: str = "--save-video") -> Path:
     """``path`` if its extension names a video format; a still-image extension (``.png``, ``.jpg``) or none at all
-    is a one-line error."""
+    is a one-line error naming ``option``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        raise SiamcanError(f"--save-video {path}: '{suffix}' is a still-image format, not a video (use .mp4, .mov, "
+        raise SiamcanError(f"{option} {path}: '{suffix}' is a still-image format, not a video (use .mp4, .mov, "
                            ".mkv, .gif or .avi)")
     if not suffix:
-        raise SiamcanError(f"--save-video {path} has no extension; name the video format (out.mp4, out.gif, "
-                           "out.avi)")
+        raise SiamcanError(f"{option} {path} has no extension; name the video format (out.mp4, out.gif, out.avi)")
     return path
 
 

@@ -163,7 +163,7 @@ def _config(tmp_path: Path, tracker: dict | None = None, model: dict | None = No
     if tracker:
         data["tracker"] = tracker
     if train is not None:
-        data["train"] = {"epochs": 1, "batch_size": 2, "pairs_per_epoch": 4, "num_workers": 0,
+        data["train"] = {"epochs": 1, "warmup_epochs": 0, "batch_size": 2, "pairs_per_epoch": 4, "num_workers": 0,
                          "datasets": [{"name": "d", "format": "otb", "root": str(tmp_path)}], **train}
     p = tmp_path / "cfg.yaml"
     p.write_text(yaml.safe_dump(data))

@@ -10,10 +10,12 @@ the raw network score, with a reliability table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .errors import SiamcanError
 from .evaluation.datasets import Dataset
 from .geometry import box_iou
 from .tracking.confidence import confidence, fit_logistic, reliability, roc_auc
@@ -81,6 +83,10 @@ def calibrate(rec: Recording, l2_grid=L2_GRID) -> Calibration:
     """Fit the logistic confidence; its L2 penalty is the one of ``l2_grid`` with the best leave-one-sequence-out
     ROC AUC (frames of one sequence are alike, so sequences, not frames, are what a fit must generalise across)."""
     y = rec.overlaps > 0
+    if y.all() or not y.any():  # a logistic fit of one class has no answer: ROC AUC nan, weights [26.6, 0, ...]
+        raise SiamcanError(f"calibration needs frames where the box overlaps the target and frames where it does not; "
+                           f"in all {len(y)} frames it {'does' if y.all() else 'does not'} (add sequences where the "
+                           "tracker loses the target)" if len(y) else "calibration found no frames to fit on")
     by_l2 = {float(l2): roc_auc(_loso(rec, y, l2), y) for l2 in l2_grid}
     best = max(by_l2, key=lambda k: np.nan_to_num(by_l2[k], nan=-1))
     w = fit_logistic(rec.features, y, best)
@@ -110,5 +116,5 @@ def plot_reliability(cal: Calibration, path, title: str = "") -> None:
     bx.set(xlabel="confidence", ylabel="frames", yscale="log")
     fig.tight_layout()
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+        fig.savefig(tmp, dpi=100, format=Path(path).suffix.lower().lstrip(".") or "png")
     plt.close(fig)

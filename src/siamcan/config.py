@@ -174,6 +174,11 @@ class AugConfig:
     color: float = 1.0
 
 
+# upper bounds of training counts: far above any real run, low enough that a typo fails in one line instead of
+# hanging or filling the memory (the epoch's pair list holds 16 bytes a pair; seeds go to NumPy and torch)
+TRAIN_MAXIMA = {"epochs": 100_000, "pairs_per_epoch": 10_000_000, "val_pairs": 10_000_000, "seed": 2**32 - 2}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 20
@@ -237,6 +242,10 @@ class TrainConfig:
         _one_of("train", "amp_dtype", self.amp_dtype, AMP_DTYPES)
         for key in ("epochs", "batch_size", "pairs_per_epoch"):
             _require("train", key, getattr(self, key), getattr(self, key) >= 1, ">= 1")
+        for key, most in TRAIN_MAXIMA.items():  # a typo of 10**12 pairs would fill the memory building the epoch
+            _require("train", key, getattr(self, key), getattr(self, key) <= most, f"at most {most}")
+        _require("train", "warmup_epochs", self.warmup_epochs, self.warmup_epochs <= self.epochs,
+                 f"at most train.epochs ({self.epochs}): the learning rate would never reach train.base_lr")
         for key in ("kd_cls_weight", "kd_reg_weight", "gate_lr_mult", "average_last", "average_bn_pairs"):
             _require("train", key, getattr(self, key), 0 <= getattr(self, key) < math.inf, "a finite number >= 0")
         for key in ("neg_prob", "neg_same_prob", "gray_prob", "pseudo_prob", "pseudo_min_iou"):
@@ -257,6 +266,7 @@ class TrainConfig:
         for key in ("momentum", "weight_decay", "backbone_lr_mult", "cls_weight", "reg_weight", "cen_weight"):
             v = getattr(self, key)
             _require("train", key, v, 0.0 <= v < math.inf, "a finite number >= 0")
+        _require("train", "momentum", self.momentum, self.momentum < 1.0, "below 1 (SGD momentum 1 or more diverges)")
 
 
 @dataclass(frozen=True)
@@ -405,6 +415,29 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps the last one
+    silently: ``epochs: 20`` then ``epochs: 2`` further down trains 2 epochs)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: PyYAML's own error below
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r} (line {key_node.start_mark.line + 1})",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def _read_yaml(p: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A config file's data with its ``base:`` (a config file, relative to this one) merged underneath."""
     if not p.is_file():
@@ -413,7 +446,7 @@ def _read_yaml(p: Path, chain: tuple[Path, ...] = ()) -> dict:
     if p.resolve() in chain:
         raise SiamcanError(f"config file {p}: 'base' chain loops back to itself")
     try:
-        data = yaml.safe_load(read_text(p, "config file"))
+        data = yaml.load(read_text(p, "config file"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as e:
         raise SiamcanError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     except RecursionError:

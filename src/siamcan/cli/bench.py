@@ -168,12 +168,15 @@ def run(args: argparse.Namespace) -> int:
         raise SiamcanError(f"unknown backend(s) {bad} ({', '.join(known)})")
     if args.frames < 2:
         raise SiamcanError("--frames must be at least 2")
+    if not 0 <= args.warmup < args.frames:  # at least one timed frame
+        raise SiamcanError(f"--warmup must be between 0 and --frames - 1 ({args.frames - 1}), got {args.warmup}")
     device = str(pick_device(args.device))
     if args.threads is not None:
         import torch
 
-        if args.threads < 1:
-            raise SiamcanError("--threads must be >= 1")
+        from ..threads import check_threads
+
+        args.threads = check_threads(args.threads)
         torch.set_num_threads(args.threads)
     model, cfg, wdesc = load_bench_model(args)
     from ..tracking.clips import load_frames

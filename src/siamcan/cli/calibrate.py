@@ -33,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from ..threads import set_threads
     from ..zoo import Tracker
 
+    if args.plot:
+        from ..evaluation.report import check_plot_path
+
+        check_plot_path(Path(args.plot))  # before the tracking
     set_threads(args.threads)
     dataset = combine([load_dataset(d, args.format, args.root) for d in args.dataset]).select(args.sequences)
     loaded = Tracker.from_pretrained(args.model, weights=args.weights)

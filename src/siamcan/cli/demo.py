@@ -32,14 +32,15 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import check_name, write_boxes
     from ..progress import progress_bar
     from ..threads import check_threads, set_threads
-    from ..tracking.video import VideoWriter
+    from ..tracking.video import VideoWriter, check_video_name
     from ..zoo import Tracker
 
     if not 2 <= args.frames <= MAX_FRAMES:
         raise SiamcanError(f"--frames must be between 2 and {MAX_FRAMES}, got {args.frames}")
     for name in args.video:
         check_name(name, "--video name")
-    check_threads(args.threads)
+        check_video_name(name, "--video")
+    args.threads = check_threads(args.threads)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     set_threads(args.threads)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise SiamcanError(f"--workers must be >= 1, got {args.workers}")
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     name = check_name(default_name(args), "--name" if args.name else "tracker name (from --model; set --name)")
     if args.device and args.tracker == "siamcan":
         from ..tracking.engine import pick_device

@@ -1,7 +1,8 @@
 """``siamcan`` - one command line for tracking, evaluation, training, benchmarking and export.
 
 Each sub-command lives in its own module with ``add_parser(subparsers)`` and ``run(args)``; modules are imported
-only when their command runs. User errors (SiamcanError) print one line and exit with code 2.
+only when their command runs. User errors (SiamcanError) print one line and exit with code 2; failures of the
+environment (OSError: a full or read-only disk, an unwritable output) print one line and exit with code 1.
 """
 from __future__ import annotations
 
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    empty = _empty_argument(parser, args)
+    if empty:  # "--output ''" would silently mean the default (or the current folder)
+        print(f"siamcan {args.command}: error: {empty} is an empty string", file=sys.stderr)
+        return 2
     if args.global_no_progress or getattr(args, "no_progress", False):
         os.environ["TQDM_DISABLE"] = "1"  # read at each bar (siamcan.progress), inherited by worker processes
     previous = None
@@ -98,6 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _empty_argument(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The name of the first argument of the command given as '' (no option takes an empty value), or None."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    for action in sub._actions:
+        value = getattr(args, action.dest, None)
+        if value == "" or (isinstance(value, list) and "" in value):
+            return "/".join(action.option_strings) if action.option_strings else action.dest.upper()
+    return None
 
 
 def _one_line(message: str) -> str:

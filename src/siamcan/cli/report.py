@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+MAX_BOOTSTRAP = 100_000  # 10x the usual 10000; a million resamplings of 100 sequences would hold 800 MB of indices
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     from ..evaluation.datasets import FORMATS
@@ -40,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
                                      format_per_sequence, format_table, plot_curves, public, score_trackers)
     from ..fileio import atomic_write_text, check_name
 
-    if args.bootstrap < 0:
-        raise SiamcanError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if not 0 <= args.bootstrap <= MAX_BOOTSTRAP:  # memory grows with resamplings x sequences x trackers
+        raise SiamcanError(f"--bootstrap must be between 0 and {MAX_BOOTSTRAP} resamplings, got {args.bootstrap}")
     if args.blocks and not args.versus:
         raise SiamcanError("--blocks goes with --versus NAME (the paired comparison it resamples)")
     if args.blocks < 0:

@@ -58,14 +58,14 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import atomic_write_text, write_boxes
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
-    from ..tracking.video import VideoWriter
+    from ..tracking.video import VideoWriter, check_video_name
     from ..threads import check_threads, set_threads
     from ..zoo import Tracker
 
     box = init_box(args.init)
     if args.max_frames is not None and args.max_frames < 1:
         raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     source = FrameSource(args.source)
     try:
         check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             raise SiamcanError(f"--scores {args.scores} is a folder, expected a file name")
         if args.save_video and Path(args.save_video).is_dir():
             raise SiamcanError(f"--save-video {args.save_video} is a folder, expected a file name like out.mp4")
+        if args.save_video:
+            check_video_name(args.save_video)
         set_threads(args.threads)
         tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
                                           onnx_dir=args.onnx_dir)
@@ -136,7 +138,8 @@ def init_box(text: str) -> list[float]:
 
     path = Path(text)
     if path.is_file():
-        first = next((line for line in path.read_text(errors="replace").splitlines() if line.strip()), "")
+        first = next((line for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+                      if line.strip()), "")
         box = parse_box(first)
         if len(box) == 8:
             return polygon_to_init_rect(box)

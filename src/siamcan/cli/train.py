@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.trainer import override, train
     from ..zoo import resolve_config
 
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     for opt, value, low in (("--workers", args.workers, 0), ("--seed", args.seed, 0), ("--epochs", args.epochs, 1),
                             ("--pairs-per-epoch", args.pairs_per_epoch, 1), ("--batch-size", args.batch_size, 1),
                             ("--average-last", args.average_last, 0)):

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise SiamcanError(f"--workers must be between 1 and 256, got {args.workers}")
     if args.max_frames is not None and args.max_frames < 2:
         raise SiamcanError(f"--max-frames must be at least 2 (the init frame and one tracked), got {args.max_frames}")
-    check_threads(args.threads)
+    args.threads = check_threads(args.threads)
     space = {}
     for item in args.ranges:
         try:

@@ -102,8 +102,13 @@ def read_coco(root: Path, opts: ReadOptions) -> Dataset:
         anns = data["annotations"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise SiamcanError(f"COCO annotation file {anno} is not valid COCO json ({type(e).__name__}: {e})") from None
+    if not isinstance(anns, list):
+        raise SiamcanError(f"COCO annotation file {anno}: 'annotations' must be a list, got {type(anns).__name__}")
     seqs = []
-    for a in anns:
+    for i, a in enumerate(anns):
+        if not isinstance(a, dict) or not isinstance(a.get("image_id"), (int, str)) or "bbox" not in a:
+            raise SiamcanError(f"COCO annotation file {anno}: annotation {i + 1} needs an image_id (a number) and a "
+                               f"bbox, got {str(a)[:80]}")
         if a.get("iscrowd", 0) or a["image_id"] not in files:
             continue
         seq = make_sequence(f"{a['image_id']}/{a.get('id', len(seqs))}", [files[a["image_id"]]], [a["bbox"]],

@@ -83,6 +83,8 @@ def _read(form: Format, fmt: str, root: Path, anno, split: str | None, box_space
         ds = form.read(root, opts)
     except SiamcanError:
         raise
+    except RecursionError:  # JSON / XML nested thousands deep
+        raise SiamcanError(f"{where}{fmt} dataset at {root}: an annotation file is nested too deeply to read") from None
     except (OSError, ValueError, ET.ParseError) as e:
         raise SiamcanError(f"{where}{fmt} dataset at {root} could not be read: "
                            f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}") from None

@@ -64,9 +64,24 @@ def read_one_pass(path: Path) -> np.ndarray:
     return read_boxes(path, 4, "result file", allow_empty=True)
 
 
+VOT_CODES = {0: "skipped", 1: "init", 2: "failure"}
+
+
 def read_vot(path: Path) -> Trajectory:
-    """VOT baseline result -> list of rows ([1] / [2] / [0] codes or 4 / 8 values)."""
-    return read_rows(path, "result file", allow_empty=True)
+    """VOT baseline result -> list of rows ([1] / [2] / [0] codes, x,y,w,h or a polygon of 3+ points); the first
+    row is the init code 1. Anything else (a code 7, a row of 3 values) is a one-line SiamcanError naming the line."""
+    rows = read_rows(path, "result file")
+    for i, row in enumerate(rows, 1):
+        if len(row) == 1:
+            if row[0] not in VOT_CODES:
+                raise SiamcanError(f"{path}: row {i}: unknown VOT code {row[0]:g} (0 skipped, 1 init, 2 failure)")
+        elif len(row) != 4 and (len(row) < 6 or len(row) % 2):
+            raise SiamcanError(f"{path}: row {i}: expected a code (0, 1 or 2), x,y,w,h or a polygon x1,y1,x2,y2,... "
+                               f"(an even number of values, at least 6), got {len(row)} values")
+    if rows[0] != [1]:
+        raise SiamcanError(f"{path}: the first row of a VOT result must be the init code 1, got "
+                           f"{','.join(f'{v:g}' for v in rows[0])}")
+    return rows
 
 
 def load_results(results: Path, dataset: Dataset, tracker: str) -> dict:
@@ -79,8 +94,15 @@ def load_results(results: Path, dataset: Dataset, tracker: str) -> dict:
     out = {}
     for seq in dataset:
         p = result_file(root, dataset, seq)
-        if p is not None:
-            out[seq.name] = read_vot(p) if dataset.supervised else read_one_pass(p)
+        if p is None:
+            continue
+        if dataset.supervised:
+            out[seq.name] = read_vot(p)
+            if len(out[seq.name]) != len(seq.gt):
+                raise SiamcanError(f"{p} has {len(out[seq.name])} rows, sequence {seq.name} has {len(seq.gt)} "
+                                   "frames: a VOT result has one row per frame")
+        else:
+            out[seq.name] = read_one_pass(p)
     return out
 
 

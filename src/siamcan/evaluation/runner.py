@@ -63,19 +63,27 @@ class NanoTrack:
         self._params.neckhead = str(head)
         self._tracker = None
         self._create = cv2.TrackerNano_create
+        self._dir = d
+        self._new()  # corrupt ONNX files fail here, in one line, before any sequence runs
 
-    def init(self, frame: np.ndarray, box: list[float]) -> None:
+    def _new(self):
         import cv2
 
-        x, y, w, h = (int(round(v)) for v in box)
         # OpenCV 5's DNN prints "setPreferableTarget Targets are not supported by the new graph engine" as a WARN
         # line each time a tracker is created (once per sequence): nothing the user can act on
         level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
         try:
-            self._tracker = self._create(self._params)
+            return self._create(self._params)
+        except cv2.error as e:
+            why = " ".join(str(getattr(e, "err", "") or e).split())
+            raise SiamcanError(f"OpenCV cannot load the NanoTrack ONNX files in {self._dir}: {why}") from None
         finally:
             cv2.utils.logging.setLogLevel(level)
+
+    def init(self, frame: np.ndarray, box: list[float]) -> None:
+        x, y, w, h = (int(round(v)) for v in box)
+        self._tracker = self._new()
         self._tracker.init(frame, (x, y, max(1, w), max(1, h)))
 
     def update(self, frame: np.ndarray) -> tuple[list[float], float]:

@@ -149,6 +149,7 @@ def load_backbone_weights(backbone: nn.Module, source: str | os.PathLike | dict 
     if report.missing and strict:
         raise SiamcanError(f"backbone weights are missing {len(report.missing)} tensors, e.g. "
                            f"{', '.join(report.missing[:5])}: wrong file for this backbone?")
+    check_values(new, own, "backbone weights")
     backbone.load_state_dict(new, strict=False)
     log.info("backbone weights: %s", report.summary())
     if report.unexpected:
@@ -187,6 +188,22 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         return {}
 
 
+def check_values(sd: dict[str, torch.Tensor], own: dict[str, torch.Tensor], name: str) -> None:
+    """Every tensor of ``sd`` that goes into a floating-point parameter or buffer of ``own`` is floating-point
+    (int8 or bool weights would be cast and track with nonsense) and finite (NaN weights give NaN boxes); else a
+    one-line error naming the tensor."""
+    for k, v in sd.items():
+        if k not in own or not own[k].is_floating_point():
+            continue
+        if not v.is_floating_point():
+            raise SiamcanError(f"{name}: tensor '{k}' is {str(v.dtype).replace('torch.', '')}, expected floating-point "
+                               "weights (float32, float16 or bfloat16)")
+        if not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise SiamcanError(f"{name}: tensor '{k}' holds {bad} non-finite value{'s' if bad > 1 else ''} "
+                               "(NaN or infinity)")
+
+
 def load_model_weights(model: nn.Module, path: str | os.PathLike | dict) -> None:
     """Load a whole-model state dict; any mismatch raises an error naming the keys.
 
@@ -217,5 +234,6 @@ def load_model_weights(model: nn.Module, path: str | os.PathLike | dict) -> None
                          f"{' ...' if len(unexpected) > 4 else ''}")
         name = "weights" if isinstance(path, dict) else f"weights file {path}"
         raise SiamcanError(f"{name} does not fit this model ({'; '.join(parts)})")
+    check_values(sd, own, "weights" if isinstance(path, dict) else f"weights file {path}")
     sd = {k: v.to(own[k].dtype) for k, v in sd.items()}
     model.load_state_dict(sd, strict=False)

@@ -119,6 +119,7 @@ class FrameSource:
 
     def _first_size(self) -> tuple[int, int]:
         for p in self.images:
+            self._header_size(p)  # a huge image is refused before OpenCV decodes it
             img = imread(p)
             if img is not None:
                 return img.shape[1], img.shape[0]
@@ -129,18 +130,27 @@ class FrameSource:
 
         Files whose header cannot be read are left for the decoder (reported and carried while tracking).
         """
-        from PIL import Image
-
         w, h = self.size
         for p in self.images:
-            try:
-                with Image.open(p) as im:
-                    size = im.size
-            except (OSError, ValueError, SyntaxError):
+            size = self._header_size(p)
+            if size is None:
                 continue
             if size not in ((w, h), (h, w)):  # (h, w): EXIF-rotated JPEG, checked again when decoded
                 raise SiamcanError(f"image {p.name} is {size[0]}x{size[1]}, the sequence is {w}x{h}: "
                                    f"mixed image sizes in {self.path}")
+
+    def _header_size(self, p: Path) -> tuple[int, int] | None:
+        """(width, height) from an image's header, None if the header cannot be read; a header that claims more
+        pixels than Pillow's decompression-bomb limit is a one-line error (OpenCV would try to decode it)."""
+        from PIL import Image
+
+        try:
+            with Image.open(p) as im:
+                return im.size
+        except Image.DecompressionBombError as e:
+            raise SiamcanError(f"image {p.name} in {self.path} is too large to read: {e}") from None
+        except (OSError, ValueError, SyntaxError):
+            return None
 
     def __len__(self) -> int:
         return self.num_frames or 0

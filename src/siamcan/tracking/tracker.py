@@ -26,6 +26,7 @@ def softmax_fg(cls: np.ndarray) -> np.ndarray:
 
 
 MAX_BOX_TO_FRAME = 2.0  # an init box may stick out of the frame, but not be more than twice its size
+MIN_BOX_SIDE = 0.1  # px: a smaller init box has no context crop to scale (1e-300 divided by zero)
 
 
 def check_box(box, frame_shape) -> tuple[float, float, float, float]:
@@ -41,6 +42,9 @@ def check_box(box, frame_shape) -> tuple[float, float, float, float]:
         raise SiamcanError(f"init box has a non-finite value: {vals}")
     if w <= 0 or h <= 0:
         raise SiamcanError(f"init box must have positive width and height, got w={w:g}, h={h:g}")
+    if w < MIN_BOX_SIDE or h < MIN_BOX_SIDE:
+        raise SiamcanError(f"init box is too small: w={w:g}, h={h:g} (width and height must be at least "
+                           f"{MIN_BOX_SIDE:g} px)")
     ih, iw = frame_shape[:2]
     if x + w <= 0 or y + h <= 0 or x >= iw or y >= ih:
         raise SiamcanError(f"init box {x:g},{y:g},{w:g},{h:g} lies outside the {iw}x{ih} frame")

@@ -30,6 +30,9 @@ CARRIED_COLOR = (0, 0, 255)  # BGR: red
 LOST_COLOR = (255, 0, 255)  # BGR: magenta
 GIF_MAX_SIDE = 320
 H264_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+# still-image formats: OpenCV's writer "writes" them without a decodable frame, so they are refused by name
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jp2", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pbm", ".pgm",
+                  ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic", ".avif"}
 _GIF_COLORS = 61  # image colours per GIF frame; palette entries 61, 62, 63 are the box colours
 
 
@@ -60,6 +63,7 @@ class VideoWriter:
         self.path = Path(path)
         if self.path.is_dir():
             raise SiamcanError(f"--save-video {self.path} is a folder, expected a file name like out.mp4")
+        check_video_name(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = temp_path(self.path, self.path.suffix)  # this program's own temp name (fileio)
         self.fps = fps if fps and 0 < fps < 1000 else 30.0
@@ -75,9 +79,12 @@ class VideoWriter:
         ``lost`` draws it in the lost colour."""
         boxes = _boxes(box, carried, gt, lost)
         if self.gif:
-            if self.writer is None:
-                self.writer = _GifWriter(self.tmp, self.fps)
-            self.writer.write(frame, boxes)
+            try:
+                if self.writer is None:
+                    self.writer = _GifWriter(self.tmp, self.fps)
+                self.writer.write(frame, boxes)
+            except OSError as e:  # a full or read-only disk: name the video, not its temp file
+                raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
             self.frames_written += 1
             return
         img = frame
@@ -94,16 +101,34 @@ class VideoWriter:
             else:
                 self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
                 if not self.writer.isOpened():
+                    try:  # an unwritable folder is the environment's failure (exit 1), not the name's
+                        open(self.tmp, "ab").close()
+                    except OSError as e:
+                        raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+                    finally:
+                        self.writer = None
                     self.abort()
                     raise SiamcanError(f"cannot open {self.path} for writing a video (use .mp4, .avi or .gif)")
-        self.writer.write(img)
+        try:
+            self.writer.write(img)
+        except OSError as e:  # a full or read-only disk: name the video, not its temp file
+            raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
         self.frames_written += 1
 
     def close(self) -> None:
-        """Finish the video and move it into place."""
+        """Finish the video and move it into place (a video that cannot be finished - a full disk - is removed)."""
         if self.writer is not None:
-            self.writer.release()
+            try:
+                self.writer.release()
+            except BaseException as e:
+                self.writer = None
+                self.abort()
+                if isinstance(e, OSError):
+                    raise OSError(e.errno, e.strerror or str(e), str(self.path)) from None
+                raise
             self.writer = None
+            if not (self.gif or self.h264):
+                self._check_opencv_video()
         if self.tmp.exists():
             os.replace(self.tmp, self.path)
             remove_stale_temps(self.path.parent, self.path.name)  # what killed runs left for this video
@@ -112,6 +137,28 @@ class VideoWriter:
                                       old.name)  # the name before issue 26: .STEM.PID.tmpSUFFIX
                 if legacy and not process_alive(int(legacy[1])):
                     old.unlink(missing_ok=True)
+
+    def _check_opencv_video(self) -> None:
+        """OpenCV's writer reports no failed write (a full disk gave a video with no frame and exit 0): count the
+        frames of the finished file before it goes into place (reading them back; the header's count is written
+        even when the frames were not)."""
+        import errno
+
+        cap = cv2.VideoCapture(str(self.tmp))
+        n = 0
+        while cap.isOpened() and n < self.frames_written and cap.grab():
+            n += 1
+        cap.release()
+        if n == self.frames_written:
+            return
+        try:  # before the temp file goes, which frees its space
+            full = os.statvfs(self.path.parent).f_bavail == 0
+        except (OSError, AttributeError):
+            full = False
+        self.abort()
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        raise OSError(errno.EIO, f"OpenCV wrote {n} of {self.frames_written} frames of the video", str(self.path))
 
     def abort(self) -> None:
         """Drop a partly written video (nothing is left at the target path)."""
@@ -123,6 +170,19 @@ class VideoWriter:
             self.writer = None
         if self.tmp.exists():
             self.tmp.unlink()
+
+
+def check_video_name(path: str | os.PathLike, option: str = "--save-video") -> Path:
+    """``path`` if its extension names a video format; a still-image extension (``.png``, ``.jpg``) or none at all
+    is a one-line error naming ``option``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        raise SiamcanError(f"{option} {path}: '{suffix}' is a still-image format, not a video (use .mp4, .mov, "
+                           ".mkv, .gif or .avi)")
+    if not suffix:
+        raise SiamcanError(f"{option} {path} has no extension; name the video format (out.mp4, out.gif, out.avi)")
+    return path
 
 
 def h264_encoder() -> str:
@@ -158,6 +218,7 @@ class _H264Writer:
         self.stream = None
         self.size = None
         self.index = 0
+        self.failed = False  # a write failed (a full disk): the container is closed without another write
 
     def _open_stream(self, w: int, h: int) -> None:
         import torch
@@ -185,16 +246,30 @@ class _H264Writer:
         frame.pts = self.index
         frame.time_base = 1 / self.rate
         self.index += 1
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+        self._mux(self.stream.encode(frame))
+
+    def _mux(self, packets) -> None:
+        try:
+            for packet in packets:
+                self.container.mux(packet)
+        except BaseException:
+            self.failed = True
+            raise
 
     def release(self) -> None:
+        # After a failed write nothing more goes to the container: if the header could not be written (a full disk),
+        # PyAV writes it again at the next packet, and FFmpeg's MP4 muxer then crashes the process (SIGSEGV).
         try:
-            if self.stream is not None:
-                for packet in self.stream.encode(None):  # flush the encoder
-                    self.container.mux(packet)
+            if self.stream is not None and not self.failed:
+                self._mux(self.stream.encode(None))  # flush the encoder
         finally:
-            self.container.close()
+            if not self.failed:
+                self.container.close()
+            else:  # writes no header (only buffered packets would, and an encoder's stream buffers none)
+                try:
+                    self.container.close()
+                except Exception:  # the trailer of a failed file: the file is removed anyway
+                    pass
 
 
 class _GifWriter:

@@ -73,6 +73,38 @@ def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
     """Load the weights into ``model`` and return the training state (safe loaders only)."""
     load_model_weights(model, path / "model.safetensors")
     try:
-        return torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
     except Exception as e:
         raise SiamcanError(f"checkpoint {path} has an unreadable state.pt: {str(e).splitlines()[0][:200]}") from None
+    return check_state(state, path)
+
+
+# what the trainer writes into state.pt (trainer.py, end of an epoch) and reads back on --resume
+STATE_KEYS = {"epoch": "a whole number >= 0", "global_step": "a whole number >= 0",
+              "optimizer": "an optimizer state dict", "scaler": "a dict", "torch_rng": "a uint8 tensor"}
+
+
+def check_state(state: Any, path: Path) -> dict[str, Any]:
+    """``state`` if it holds every key of :data:`STATE_KEYS` with a value of its type and the epoch of its folder;
+    else a one-line error naming the key (a resume from it would silently restart at epoch 1, or fail midway)."""
+    where = f"checkpoint {path}: state.pt"
+    if not isinstance(state, dict):
+        raise SiamcanError(f"{where} holds a {type(state).__name__}, expected a dict")
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise SiamcanError(f"{where} lacks {', '.join(missing)}; resume from an earlier checkpoint or delete this one")
+    ok = {"epoch": lambda v: type(v) is int and v >= 0, "global_step": lambda v: type(v) is int and v >= 0,
+          "optimizer": lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
+          and isinstance(v.get("param_groups"), list),
+          "scaler": lambda v: isinstance(v, dict),
+          "torch_rng": lambda v: isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.dim() == 1}
+    for key, test in ok.items():
+        if not test(state[key]):
+            value = state[key]
+            desc = f"a {value.dtype} tensor" if isinstance(value, torch.Tensor) else f"{type(value).__name__} " \
+                f"{str(value)[:40]!r}"
+            raise SiamcanError(f"{where}: '{key}' must be {STATE_KEYS[key]}, got {desc}")
+    if state["epoch"] != checkpoint_epoch(path):
+        raise SiamcanError(f"{where} says epoch {state['epoch'] + 1}, its folder {path.name} epoch "
+                           f"{checkpoint_epoch(path) + 1}")
+    return state

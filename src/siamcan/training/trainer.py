@@ -338,10 +338,14 @@ class _Run:
         self._open_run_folder()
         self.use_scaler = dev.type == "cuda" and t.amp and t.amp_dtype == "fp16"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_scaler)
-        if self.state.get("scaler"):
-            self.scaler.load_state_dict(self.state["scaler"])
-        if "torch_rng" in self.state:
-            torch.set_rng_state(self.state["torch_rng"])
+        try:  # types checked by load_checkpoint; a value of the right type can still not fit
+            if self.state.get("scaler"):
+                self.scaler.load_state_dict(self.state["scaler"])
+            if "torch_rng" in self.state:
+                torch.set_rng_state(self.state["torch_rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise SiamcanError(f"--resume: the last checkpoint's state.pt does not fit: {str(e).splitlines()[0]}") \
+                from None
         self.opt: torch.optim.Optimizer | None = None
         self.ddp: nn.Module = model
         self.run_steps = self.skipped = self.pairs_done = 0
@@ -399,7 +403,11 @@ class _Run:
         if self.opt is None or epoch == t.unfreeze_epoch:
             self.opt = build_optimizer(self.model, self.cfg)
             if epoch == self.start_epoch and self.state.get("optimizer") and not (epoch == t.unfreeze_epoch):
-                self.opt.load_state_dict(self.state["optimizer"])
+                try:
+                    self.opt.load_state_dict(self.state["optimizer"])
+                except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as e:
+                    raise SiamcanError("--resume: the optimizer state in the last checkpoint's state.pt does not "
+                                       f"fit this model: {str(e).splitlines()[0]}") from None
             self.ddp = DDP(self.model, device_ids=[self.dev.index] if self.dev.type == "cuda" else None) \
                 if self.info.enabled else self.model
 

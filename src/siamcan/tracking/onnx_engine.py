@@ -68,6 +68,9 @@ class OnnxEngine:
         except Exception as e:  # onnxruntime raises its own exception types for bad files
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise SiamcanError(f"cannot load the ONNX files in {where}: {first}") from None
+        self._so, self._kw, self._providers = so, kw, providers
+        self._model = None  # (model, cfg) when built from a model: batched graphs are exported from it
+        self._batched: dict[int, object] = {1: self.x_sess}  # track sessions by batch size
         self.t_in = self.t_sess.get_inputs()[0].name
         self.x_in = [i.name for i in self.x_sess.get_inputs()]
         self.out = [o.name for o in self.x_sess.get_outputs()][:2]
@@ -79,7 +82,9 @@ class OnnxEngine:
         from .export import export_onnx
 
         meta, graphs = export_onnx(model, cfg, check=False)
-        return cls(graphs=graphs, meta=meta, threads=threads, fuse_bn=True)
+        eng = cls(graphs=graphs, meta=meta, threads=threads, fuse_bn=True)
+        eng._model = (model, cfg)  # to export the track graph for a batch of N targets (track_batch)
+        return eng
 
     def _check_signature(self, d: str) -> None:
         """The two files must be the template / per-frame networks of one ``siamcan export``: a folder of other
@@ -132,3 +137,41 @@ class OnnxEngine:
     def track(self, crop: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
         cls, loc = self.track_array(self._blob(crop), state)
         return cls[0], loc[0]
+
+    # several targets in one call (MultiTracker)
+    @staticmethod
+    def stack_states(states) -> tuple:
+        from .engine import stack_states
+
+        return stack_states(states)
+
+    def _batch_session(self, n: int):
+        """The track session for ``n`` targets, exported from the model at its first use (about 0.5 s for
+        siamcan-nano); None for an engine on exported files (they take one target)."""
+        if n not in self._batched:
+            if self._model is None:
+                return None
+            import onnxruntime as ort
+
+            from .export import export_onnx
+
+            _, graphs = export_onnx(*self._model, check=False, batch=n)
+            self._batched[n] = ort.InferenceSession(graphs["track.onnx"], self._so, providers=self._providers,
+                                                    **self._kw)
+        return self._batched[n]
+
+    def track_batch(self, crops: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
+        """N search crops (NxHxWx3 uint8) against N templates (``stack_states``) in one ONNX Runtime run. An engine
+        on the files of ``siamcan export`` (batch 1) runs them one after the other."""
+        n = len(crops)
+        x = np.ascontiguousarray(np.asarray(crops).transpose(0, 3, 1, 2), dtype=np.float32)
+        sess = self._batch_session(n)
+        if sess is not None:
+            feed = {self.x_in[0]: x}
+            feed.update(zip(self.x_in[1:], state))
+            cls, loc = sess.run(self.out, feed)
+            return cls, loc
+        # one target at a time: split the stacked state back into the targets' own
+        per = [np.split(s, n, axis=0) for s in state]
+        outs = [self.track_array(x[i:i + 1], [p[i] for p in per]) for i in range(n)]
+        return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])

@@ -91,12 +91,18 @@ class MultiTracker:
             seen.add(i)
             self._check_box(i, box, frame)
         self.targets, self._stacked = {}, None
-        return [self.add(frame, box, i) for i, box in items]
+        ids = [self._add(frame, box, i) for i, box in items]
+        self._prepare()
+        return ids
 
     def add(self, frame: np.ndarray, box, id: int | None = None) -> int:
         """Start tracking ``box`` (in ``frame``, the current frame) as target ``id`` (default: one more than the
         largest id so far); returns the id."""
-        frame = check_frame(frame)
+        i = self._add(check_frame(frame), box, id)
+        self._prepare()
+        return i
+
+    def _add(self, frame: np.ndarray, box, id: int | None) -> int:
         i = (max(self.targets) + 1 if self.targets else 0) if id is None else _check_id(id)
         if i in self.targets:
             raise SiamcanError(f"target id {i} is already tracked (ids: {self._id_list()})")
@@ -106,6 +112,12 @@ class MultiTracker:
         self.targets[i] = t
         self._stacked = None
         return i
+
+    def _prepare(self) -> None:
+        """Let the engine set up its batch for this many targets (ONNX Runtime: export the graph) before the next
+        frame, so the first update is not the one that pays for it."""
+        if hasattr(self.engine, "prepare_batch") and self.targets:
+            self.engine.prepare_batch(len(self.targets))
 
     def remove(self, id: int) -> None:
         """Stop tracking target ``id``."""

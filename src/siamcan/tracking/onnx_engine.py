@@ -160,6 +160,10 @@ class OnnxEngine:
                                                     **self._kw)
         return self._batched[n]
 
+    def prepare_batch(self, n: int) -> None:
+        """Export the graph for ``n`` targets now (MultiTracker: when targets are set up, not in the first frame)."""
+        self._batch_session(n)
+
     def track_batch(self, crops: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
         """N search crops (NxHxWx3 uint8) against N templates (``stack_states``) in one ONNX Runtime run. An engine
         on the files of ``siamcan export`` (batch 1) runs them one after the other."""

@@ -193,3 +193,89 @@ def test_stacked_states_batch_the_network(nano):
                 c1, l1 = net.track(x[i:i + 1], states[i])[:2]
                 assert (cls[i] - c1[0]).abs().max() <= 1e-4
                 assert (loc[i] - l1[0]).abs().max() <= 1e-5 * float(l1.abs().max())
+
+
+# ------------------------------------------------------------------------------------------- command line
+def _cli(args, capsys) -> tuple[int, str, str]:
+    from siamcan.cli.main import main
+
+    rc = main([str(a) for a in args] + ["--no-progress"])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def _mot_folder(shared_data):
+    from conftest import shared_path
+
+    root = shared_path(shared_data, "train/mot", "MOT17-04-FRCNN_id001")
+    first = {i: (root / f"MOT17-04-FRCNN_id{i}" / "groundtruth.txt").read_text().split()[0] for i in ("001", "002",
+                                                                                                       "006")}
+    return root / "MOT17-04-FRCNN_id001" / "img", first
+
+
+@pytest.mark.slow
+def test_cli_three_targets_mot_file_and_coloured_video(shared_data, tmp_path, capsys):
+    """Three --init boxes on a real clip: a MOT-challenge file (read back by the project's reader) whose boxes are
+    each a single run's, --scores with an id column, and a video with each id's box in its own colour."""
+    import av
+
+    from siamcan.fileio import read_boxes, read_mot
+    from siamcan.tracking.video import id_color
+
+    img, first = _mot_folder(shared_data)
+    inits = [first["001"], first["002"], first["006"]]  # inside the frame: their outlines are drawn
+    args = ["track", img, "--threads", "1", "--output", tmp_path / "t.mot", "--scores", tmp_path / "s.txt",
+            "--save-video", tmp_path / "t.mp4"]
+    rc, out, err = _cli(args + [a for b in inits for a in ("--init", b)], capsys)
+    assert rc == 0, err
+    assert "8 frames x 3 targets" in out and "MOT file" in out
+    mot = read_mot(tmp_path / "t.mot")
+    assert sorted(mot) == [1, 2, 3] and all(sorted(mot[i]) == list(range(1, 9)) for i in mot)
+    lines = (tmp_path / "t.mot").read_text().splitlines()
+    assert len(lines) == 24 and lines[0].startswith("1,1,") and lines[0].endswith(",1.0000,-1,-1,-1")
+    for i, b in enumerate(inits, 1):
+        assert mot[i][1][0] == pytest.approx([float(v) for v in b.split(",")])
+        rc, _, err = _cli(["track", img, "--threads", "1", "--init", b, "--output", tmp_path / f"one{i}.txt"], capsys)
+        assert rc == 0, err
+        one = read_boxes(tmp_path / f"one{i}.txt")
+        assert np.abs(np.array([mot[i][f][0] for f in range(1, 9)]) - one).max() <= TOL + 1e-4  # 4 decimals
+    scores = [r.split(",") for r in (tmp_path / "s.txt").read_text().splitlines()]
+    assert len(scores) == 24 and [r[:2] for r in scores[:4]] == [["1", "1"], ["1", "2"], ["1", "3"], ["2", "1"]]
+    assert all(float(mot[int(i)][int(f)][1]) == pytest.approx(float(c), abs=1e-4) for f, i, c, _ in scores)
+    # the video: every frame, each box outline in its id's colour (H.264 blurs colours: nearest palette colour)
+    with av.open(str(tmp_path / "t.mp4")) as c:
+        video = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(video) == 8
+    palette = np.array([id_color(i) for i in range(1, 4)], float)
+    for n in (0, 4, 7):
+        for i in (1, 2, 3):
+            x, y, w, h = (int(round(v)) for v in mot[i][n + 1][0])
+            edge = np.concatenate([video[n][y, x + 2:x + w - 1], video[n][y + h, x + 2:x + w - 1],
+                                   video[n][y + 2:y + h - 1, x], video[n][y + 2:y + h - 1, x + w]]).astype(float)
+            nearest = np.argmin(np.abs(edge[:, None, :] - palette[None]).sum(-1), axis=1)
+            assert np.mean(nearest == i - 1) > 0.8, (n, i)
+    # --targets: the same boxes from a file, the same result
+    (tmp_path / "targets.txt").write_text("\n".join(inits) + "\n")
+    rc, _, err = _cli(["track", img, "--threads", "1", "--targets", tmp_path / "targets.txt", "--output",
+                       tmp_path / "t2.mot"], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "t2.mot").read_text() == (tmp_path / "t.mot").read_text()
+
+
+def test_cli_bad_targets_one_line_exit_2(tmp_path, capsys):
+    from test_reliability_input import assert_user_error, write_frames
+
+    frames = write_frames(tmp_path / "frames")  # 160x120
+    out = tmp_path / "o.mot"
+    for args, needle in [
+            (["--init", "10,10,20,20", "--init", "500,10,20,20"], "target 2: init box 500,10,20,20 lies outside"),
+            (["--init", "10,10,20,20", "--init", "30,30,20,20", "--init", "5,5,0,9"], "target 3: init box must have "
+                                                                                       "positive width"),
+            (["--init", "10,10,20,20", "--targets", tmp_path / "t.txt"], "--init or with --targets, not both"),
+            (["--targets", tmp_path / "t.txt"], "target 2 (line 2 of the boxes) has 3 values"),
+            (["--targets", tmp_path / "missing.txt"], "--targets file not found"),
+            (["--targets", tmp_path], "is a folder")]:
+        (tmp_path / "t.txt").write_text("10,10,20,20\n5,5,9\n")
+        rc, _, err = _cli(["track", frames, "--output", out, *args], capsys)
+        assert_user_error(rc, err, needle)
+        assert not out.exists()

@@ -279,3 +279,40 @@ def test_cli_bad_targets_one_line_exit_2(tmp_path, capsys):
         rc, _, err = _cli(["track", frames, "--output", out, *args], capsys)
         assert_user_error(rc, err, needle)
         assert not out.exists()
+
+
+def test_engine_without_batches_runs_one_call_per_target(mot, nano):
+    """An engine with only ``track`` (a custom or reference engine) still serves a MultiTracker, one call a target."""
+    frames, gt = mot
+    model, cfg = nano
+    eng = make_engine(model, "cpu", "fast", cfg=cfg)
+
+    class OneByOne:
+        def __init__(self):
+            self.calls = 0
+
+        def template(self, crop):
+            return eng.template(crop)
+
+        def track(self, crop, state):
+            self.calls += 1
+            return eng.track(crop, state)
+
+    plain = OneByOne()
+    boxes = [gt["001"][0], gt["069"][0]]
+    a = [[t.box for t in s.targets] for s in MultiTracker(plain, cfg.tracker).track(frames[:4], boxes)]
+    b = [[t.box for t in s.targets] for s in MultiTracker(eng, cfg.tracker).track(frames[:4], boxes)]
+    assert plain.calls == 2 * 3 and np.abs(np.array(a) - np.array(b)).max() <= TOL
+
+
+def test_mot_reader(tmp_path):
+    from siamcan.fileio import format_mot, read_mot
+
+    p = tmp_path / "a.mot"
+    p.write_text(format_mot([(1, 1, [1, 2, 3, 4], 1.0), (1, 2, [5, 6, 7, 8], 0.5), (2, 1, [1.5, 2, 3, 4], 0.9)]))
+    assert read_mot(p) == {1: {1: ([1, 2, 3, 4], 1.0), 2: ([1.5, 2, 3, 4], 0.9)}, 2: {1: ([5, 6, 7, 8], 0.5)}}
+    for text, needle in [("1,1,2,3,4,5\n", "at least 7 values"), ("1.5,1,2,3,4,5,1\n", "must be integers"),
+                         ("1,1,2,3,4,5,1\n1,1,2,3,4,5,1\n", "second box in frame 1"), ("1,a,2\n", "cannot parse")]:
+        p.write_text(text)
+        with pytest.raises(SiamcanError, match=needle):
+            read_mot(p)

@@ -7,8 +7,8 @@ Runtime and OpenCV threads all ``--threads``). Time per frame = decoding the fra
 tracking every target in it: ``multi.update(frame)`` or ``t.update(frame)`` for each single tracker. Frames: the 8
 frames of MOT17-04 in ``../shared/data/train/mot`` played forth and back (``--frames`` of them), targets the first
 boxes of its first ``N`` annotated pedestrians. The two modes alternate, the order rotating, ``--repeats`` times;
-the table gives the median over repeats of the mean time per frame, wall-clock and CPU (this process); read the ratios (machine noise hits both alike;
-the load average is printed with the table: the 2 cores are shared).
+the table gives the median over repeats of the mean time per frame, wall-clock and CPU (this process); read the
+ratios (machine noise hits both alike; the load average is printed with the table: the 2 cores are shared).
 
     python benchmarks/bench_multi.py                          # 1, 2, 4, 8, 16 targets; 1 and 2 threads
     python benchmarks/bench_multi.py --threads 1 --targets 8 --json benchmarks/results/multi.json

@@ -172,4 +172,5 @@ class MultiTracker(_MultiTracker):
         return tr
 
 
-__all__ = ["Tracker", "MultiTracker", "load_model", "resolve_config", "available_models", "make_engine", "DEFAULT_MODEL"]
+__all__ = ["Tracker", "MultiTracker", "load_model", "resolve_config", "available_models", "make_engine",
+           "DEFAULT_MODEL"]

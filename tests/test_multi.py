@@ -175,16 +175,20 @@ def test_bad_input_names_the_target(nano):
     assert mt.ids == [0, 1]
 
 
-def test_stacked_states_batch_the_network(nano):
-    """The models' track() on N crops with N stacked states gives each target's own maps (eager and fused)."""
+@pytest.mark.parametrize("name", ["siamcan-nano", "siamcan-lite"])
+def test_stacked_states_batch_the_network(nano, lite_model, name):
+    """The models' track() on N crops with N stacked states gives each target's own maps (eager and the inference
+    module: FusedNano, and FusedSiamCAN with per-target search-conv weights)."""
+    from siamcan.geometry import CropGeometry
     from siamcan.tracking.engine import stack_states
 
-    model, _ = nano
+    model, cfg = nano if name == "siamcan-nano" else lite_model
+    geo = CropGeometry.from_config(cfg.tracker)
     fused = model.inference_module()
     g = torch.Generator().manual_seed(0)
     up = torch.nn.functional.interpolate
-    z = up(torch.rand(3, 3, 16, 16, generator=g) * 255, size=127, mode="bilinear")
-    x = up(torch.rand(3, 3, 32, 32, generator=g) * 255, size=255, mode="bilinear")
+    z = up(torch.rand(3, 3, 16, 16, generator=g) * 255, size=geo.exemplar_size, mode="bilinear")
+    x = up(torch.rand(3, 3, 32, 32, generator=g) * 255, size=geo.instance_size, mode="bilinear")
     with torch.no_grad():
         for net in (model, fused):
             states = [net.template(z[i:i + 1]) for i in range(3)]

@@ -114,8 +114,9 @@ class MultiTracker:
         return i
 
     def _prepare(self) -> None:
-        """Let the engine set up its batch for this many targets (ONNX Runtime: export the graph) before the next
-        frame, so the first update is not the one that pays for it."""
+        """Let the engine set up its batch for this many targets (ONNX Runtime: export the graph, once per size)
+        before the next frame, so the update is not the one that pays for it. (A target lost with re-detection on
+        leaves the batch while it searches: that size is set up at its first use.)"""
         if hasattr(self.engine, "prepare_batch") and self.targets:
             self.engine.prepare_batch(len(self.targets))
 
@@ -125,6 +126,7 @@ class MultiTracker:
             raise SiamcanError(f"no target with id {id!r} to remove (ids: {self._id_list()})")
         del self.targets[id]
         self._stacked = None
+        self._prepare()
 
     def update(self, frame: np.ndarray) -> list[TargetStep]:
         """Every target's box, score and lost flag in ``frame`` (one batched network call for all of them)."""

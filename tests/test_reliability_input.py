@@ -147,11 +147,8 @@ def test_bad_output_paths_and_options(frames, tmp_path, capsys):
     rc, err = cli(["track", frames, "--init", "1,1,5,5", "--output", tmp_path / "o.txt",
                    "--save-video", tmp_path], capsys)
     assert_user_error(rc, err, "is a folder")
-    with pytest.raises(SystemExit) as exc:  # argparse usage errors: exit 2, one line
-        main(["track", str(frames)])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "--init" in err and "Traceback" not in err
+    rc, err = cli(["track", frames], capsys)  # no box: exit 2, one line naming --init
+    assert_user_error(rc, err, "--init")
 
 
 def test_subprocess_errors_have_no_traceback(frames, tmp_path):

@@ -180,6 +180,30 @@ def write_boxes(path: str | os.PathLike, boxes: Iterable[Sequence[float]], decim
     atomic_write_text(path, "".join(format_box(b, decimals) + "\n" for b in boxes))
 
 
+def format_mot(rows: Iterable[tuple[int, int, Sequence[float], float]], decimals: int = 4) -> str:
+    """MOT-challenge text: ``frame,id,x,y,w,h,conf,-1,-1,-1`` per (1-based frame, id, box, confidence)."""
+    return "".join(f"{frame},{i},{format_box(box, decimals)},{float(conf):.{decimals}f},-1,-1,-1\n"
+                   for frame, i, box, conf in rows)
+
+
+def read_mot(path: str | os.PathLike, what: str = "MOT file") -> dict[int, dict[int, tuple[list[float], float]]]:
+    """A MOT-challenge file (``frame,id,x,y,w,h,conf,...``: at least 7 values a line) as id -> frame -> (box, conf).
+    A line with fewer values, or a frame/id twice, is a one-line SiamcanError naming the file and line."""
+    p = Path(path)
+    out: dict[int, dict[int, tuple[list[float], float]]] = {}
+    for i, r in _numbered_rows(p, what, allow_empty=True):
+        if len(r) < 7:
+            raise SiamcanError(f"{p}:{i}: expected frame,id,x,y,w,h,conf[,...] (at least 7 values), got {len(r)}")
+        frame, tid = int(r[0]), int(r[1])
+        if frame != r[0] or tid != r[1]:
+            raise SiamcanError(f"{p}:{i}: frame and id must be integers, got {r[0]:g},{r[1]:g}")
+        track = out.setdefault(tid, {})
+        if frame in track:
+            raise SiamcanError(f"{p}:{i}: id {tid} has a second box in frame {frame}")
+        track[frame] = (r[2:6], r[6])
+    return out
+
+
 _SEPARATORS = re.compile(r"[,\s]+")
 
 

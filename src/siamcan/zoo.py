@@ -16,6 +16,7 @@ from .config import Config, TrackerConfig, load_config
 from .errors import SiamcanError
 from .models import build_model, check_tracker_fits, load_backbone_weights, load_model_weights
 from .models.siamcan import SiamCAN
+from .tracking.multi import MultiTracker as _MultiTracker
 from .tracking.tracker import SiamCANTracker
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,22 @@ def make_engine(model: SiamCAN | None, device: str | None = None, backend: str =
     return TorchEngine(model, dev)
 
 
+def pretrained_engine(model=None, weights=None, device=None, benchmark=None, backend="auto", tracker_config=None,
+                      onnx_dir=None, threads=None):
+    """(engine, tracker values, config) of ``Tracker.from_pretrained`` / ``MultiTracker.from_pretrained``."""
+    if backend == "onnx" and onnx_dir:  # the network comes from the ONNX files; the config gives the tracker values
+        engine = make_engine(None, device, backend, onnx_dir, threads=threads)
+        cfg = resolve_config(model or engine.meta.get("model"))
+        tcfg = tracker_config or cfg.tracker_for(benchmark)
+        engine.check_tracker(tcfg.exemplar_size, tcfg.instance_size)
+        return engine, tcfg, cfg
+    net, cfg = load_model(model, weights)
+    if tracker_config is not None:
+        check_tracker_fits(cfg, net, {"tracker": tracker_config})
+    tcfg = tracker_config or cfg.tracker_for(benchmark)
+    return make_engine(net, device, backend, cfg=cfg, threads=threads), tcfg, cfg
+
+
 class Tracker(SiamCANTracker):
     """The public tracker: ``Tracker.from_pretrained("siamcan-nano")``, ``init(frame, box)``, ``update(frame)``."""
 
@@ -146,21 +163,29 @@ class Tracker(SiamCANTracker):
                         device: str | None = None, benchmark: str | None = None, backend: str = "auto",
                         tracker_config: TrackerConfig | None = None, onnx_dir=None,
                         threads: int | None = None) -> "Tracker":
-        if backend == "onnx" and onnx_dir:  # the network comes from the ONNX files; the config gives the tracker values
-            engine = make_engine(None, device, backend, onnx_dir, threads=threads)
-            cfg = resolve_config(model or engine.meta.get("model"))
-            tcfg = tracker_config or cfg.tracker_for(benchmark)
-            engine.check_tracker(tcfg.exemplar_size, tcfg.instance_size)
-            tr = cls(engine, tcfg)
-            tr.config = cfg
-            return tr
-        net, cfg = load_model(model, weights)
-        if tracker_config is not None:
-            check_tracker_fits(cfg, net, {"tracker": tracker_config})
-        tcfg = tracker_config or cfg.tracker_for(benchmark)
-        tr = cls(make_engine(net, device, backend, cfg=cfg, threads=threads), tcfg)
+        engine, tcfg, cfg = pretrained_engine(model, weights, device, benchmark, backend, tracker_config, onnx_dir,
+                                              threads)
+        tr = cls(engine, tcfg)
         tr.config = cfg
         return tr
 
 
-__all__ = ["Tracker", "load_model", "resolve_config", "available_models", "make_engine", "DEFAULT_MODEL"]
+class MultiTracker(_MultiTracker):
+    """Several targets, one batched network call per frame: ``MultiTracker.from_pretrained("siamcan-nano")``,
+    ``init(frame, boxes)``, ``add(frame, box)``, ``remove(id)``, ``update(frame)``, ``track(source, boxes)``
+    (:mod:`siamcan.tracking.multi`). Same arguments as :meth:`Tracker.from_pretrained`."""
+
+    @classmethod
+    def from_pretrained(cls, model: str | os.PathLike | Config | None = None, weights: str | os.PathLike | None = None,
+                        device: str | None = None, benchmark: str | None = None, backend: str = "auto",
+                        tracker_config: TrackerConfig | None = None, onnx_dir=None,
+                        threads: int | None = None) -> "MultiTracker":
+        engine, tcfg, cfg = pretrained_engine(model, weights, device, benchmark, backend, tracker_config, onnx_dir,
+                                              threads)
+        tr = cls(engine, tcfg)
+        tr.config = cfg
+        return tr
+
+
+__all__ = ["Tracker", "MultiTracker", "load_model", "resolve_config", "available_models", "make_engine",
+           "DEFAULT_MODEL"]

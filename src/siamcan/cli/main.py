@@ -18,7 +18,7 @@ from ..errors import SiamcanError
 
 COMMANDS = {
     "demo": "Track an object through the built-in clip and score it (no arguments needed).",
-    "track": "Track one object through a video, an image folder, a camera or a stream URL.",
+    "track": "Track one object (or several) through a video, an image folder, a camera or a stream URL.",
     "eval": "Run a tracker on every sequence of a benchmark (one-pass or VOT protocol).",
     "report": "Metrics (and plots) for tracker result files.",
     "train": "Train a model from a YAML config.",

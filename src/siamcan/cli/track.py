@@ -1,5 +1,10 @@
 """``siamcan track SOURCE --init X,Y,W,H``: track one object, write one x,y,w,h line per frame.
 
+Several objects: ``--init`` repeated, or ``--targets FILE`` (one x,y,w,h per line), all boxes in the first frame,
+target ids 1..N in that order. They are tracked together (:class:`siamcan.MultiTracker`: one network call per frame
+for all) and the output is MOT-challenge text, ``frame,id,x,y,w,h,conf,-1,-1,-1`` with 1-based frames; the video
+draws each id in its own colour with its number, ``--scores`` writes ``frame,id,confidence,lost``.
+
 SOURCE is a video file, a folder of images, a camera index or a stream URL. A file or folder is tracked to its end,
 and an interrupted run leaves no boxes file (outputs are complete or absent). A camera or stream has no end of its
 own: Ctrl-C / SIGTERM (or ``--max-frames``) ends it normally, and the boxes of every frame read are written.
@@ -17,16 +22,21 @@ from ..errors import SiamcanError
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="video file, folder of images, camera index (0) or stream URL (rtsp://, http://)")
-    p.add_argument("--init", required=True, metavar="X,Y,W,H",
+    p.add_argument("--init", action="append", default=None, metavar="X,Y,W,H",
                    help="box of the object in the first frame, or a box file whose first line is that box "
-                        "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4)")
+                        "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4); repeat it for several objects (ids 1, 2, ... "
+                        "in that order; MOT-challenge output)")
+    p.add_argument("--targets", default=None, metavar="FILE",
+                   help="several objects: a file with one x,y,w,h box per line, all in the first frame (ids 1, 2, "
+                        "... in line order; MOT-challenge output)")
     p.add_argument("--model", default=None,
                    help="model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml (default: siamcan-nano)")
     p.add_argument("--weights", default=None,
                    help="model weights (.safetensors or .pth; default: the weights shipped for the model)")
     p.add_argument("--output", default=None,
                    help="boxes file (default: <video name>.boxes.txt, for an image folder <sequence name>.boxes.txt "
-                        "- Human3/img gives Human3.boxes.txt - in the current folder)")
+                        "- Human3/img gives Human3.boxes.txt - in the current folder; several objects: "
+                        "<name>.mot.txt, MOT-challenge lines frame,id,x,y,w,h,conf,-1,-1,-1)")
     p.add_argument("--save-video", default=None, metavar="OUT.mp4",
                    help="write the frames with the box drawn: .mp4/.mov/.mkv as H.264, .gif, or any other "
                         "extension through OpenCV (default: no video)")
@@ -37,7 +47,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onnx-dir", default=None, metavar="DIR", help="folder written by 'siamcan export --onnx DIR'")
     p.add_argument("--scores", default=None, metavar="FILE",
                    help="also write 'confidence,lost' per frame (the confidence that the box covers the target, "
-                        "lost 1 while the tracker considers the target lost)")
+                        "lost 1 while the tracker considers the target lost); several objects: 'frame,id,"
+                        "confidence,lost' per frame and target")
     redetect = p.add_mutually_exclusive_group()
     redetect.add_argument("--redetect", dest="redetect", action="store_const", const=True, default=None,
                           help="while the target is lost, search the whole frame for it and re-acquire it on two "
@@ -51,25 +62,59 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    return track_boxes(args, target_boxes(args))
+
+
+def target_boxes(args: argparse.Namespace) -> list[list[float]]:
+    """The first-frame boxes of the objects to track: ``--init`` (repeatable) or ``--targets FILE``."""
+    from ..fileio import read_rows
+
+    if args.init and args.targets:
+        raise SiamcanError("give the boxes with --init or with --targets, not both")
+    if args.targets:
+        if Path(args.targets).is_dir():
+            raise SiamcanError(f"--targets {args.targets} is a folder, expected a file of x,y,w,h lines")
+        rows = read_rows(args.targets, what="--targets file")
+        for k, r in enumerate(rows, 1):
+            if len(r) != 4:
+                raise SiamcanError(f"--targets {args.targets}: target {k} (line {k} of the boxes) has {len(r)} "
+                                   "values, expected x,y,w,h")
+        return rows
+    if not args.init:
+        raise SiamcanError("siamcan track needs the object's box in the first frame: --init X,Y,W,H (repeat it for "
+                           "several objects) or --targets FILE")
+    return [init_box(text) for text in args.init]
+
+
+def track_boxes(args: argparse.Namespace, boxes: list[list[float]]) -> int:
+    """Track ``boxes`` (first frame) through ``args.source`` and write the outputs the arguments ask for: one box -
+    a boxes file (one x,y,w,h a frame); several - a MOT-challenge file (:class:`siamcan.MultiTracker`)."""
     from tqdm import tqdm
 
     from ..progress import progress_bar
 
-    from ..fileio import atomic_write_text, write_boxes
+    from ..fileio import atomic_write_text, format_mot, write_boxes
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
     from ..tracking.video import VideoWriter, check_video_name
     from ..threads import check_threads, set_threads
-    from ..zoo import Tracker
+    from ..zoo import MultiTracker, Tracker
 
-    box = init_box(args.init)
+    multi = len(boxes) > 1
+    ids = list(range(1, len(boxes) + 1))
     if args.max_frames is not None and args.max_frames < 1:
         raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
     args.threads = check_threads(args.threads)
     source = FrameSource(args.source)
     try:
-        check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
+        for i, box in zip(ids, boxes):  # fail before loading the model
+            try:
+                check_box(box, (source.size[1], source.size[0]))
+            except SiamcanError as e:
+                raise SiamcanError(f"target {i}: {e}" if multi else str(e)) from None
         output = Path(args.output) if args.output else default_output(args.source, source.stream)
+        if multi and not args.output:
+            output = output.with_name(output.name[:-len(".boxes.txt")] + ".mot.txt")
         if output.is_dir():
             raise SiamcanError(f"--output {output} is a folder, expected a file name")
         if args.scores and Path(args.scores).is_dir():
@@ -79,36 +124,44 @@ def run(args: argparse.Namespace) -> int:
         if args.save_video:
             check_video_name(args.save_video)
         set_threads(args.threads)
-        tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
-                                          onnx_dir=args.onnx_dir)
+        tracker = (MultiTracker if multi else Tracker).from_pretrained(
+            args.model, weights=args.weights, device=args.device, backend=args.backend, onnx_dir=args.onnx_dir)
         if args.redetect is not None:
             tracker.cfg = dataclasses.replace(tracker.cfg, redetect=args.redetect)
     except BaseException:
         source.close()
         raise
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
-    boxes, carried, scores = [], [], []
+    frames: list[list] = []  # per frame: (id, box, score, lost) of every target
+    carried = []
     t_track = 0.0
     finished = stopped = False
     total = len(source) or None  # None: a camera or live stream, no known length
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
-    steps = progress_bar(tracker.track(source, box, args.max_frames), total=total, desc="track", unit="frame")
+    if multi:
+        steps = tracker.track(source, dict(zip(ids, boxes)), args.max_frames)
+    else:
+        steps = tracker.track(source, boxes[0], args.max_frames)
+    steps = progress_bar(steps, total=total, desc="track", unit="frame")
     try:
         for step in steps:
             if step.frame is None:
                 carried.append(step.index + 1)
                 tqdm.write(f"siamcan track: warning: frame {step.index + 1} ({source.frame_name(step.index)}) "
-                           "cannot be decoded; previous box carried", file=sys.stderr)
+                           f"cannot be decoded; previous box{'es' if multi else ''} carried", file=sys.stderr)
             t_track += step.seconds
-            boxes.append(step.box)
-            scores.append((step.score, step.lost))
+            targets = [tuple(t) for t in step.targets] if multi else [(1, step.box, step.score, step.lost)]
+            frames.append(targets)
             if writer is not None and step.frame is not None:
-                writer.write(step.frame, step.box, carried=bool(carried and carried[-1] == step.index + 1),
-                             score=step.score, lost=step.lost)
+                if multi:
+                    writer.write_targets(step.frame, targets)
+                else:
+                    writer.write(step.frame, step.box, carried=bool(carried and carried[-1] == step.index + 1),
+                                 score=step.score, lost=step.lost)
         finished = True
     except KeyboardInterrupt:
-        if not (source.stream and boxes):
+        if not (source.stream and frames):
             raise
         finished = stopped = True  # a camera/stream ends here: what was read is the whole result
     finally:  # outputs are complete or absent: an interrupted run leaves no partial video
@@ -116,16 +169,24 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         if writer is not None:
             writer.close() if finished else writer.abort()
-    write_boxes(output, boxes)
-    if args.scores:
-        atomic_write_text(args.scores, "".join(f"{sc:.4f},{int(lost)}\n" for sc, lost in scores))
-    n = len(boxes)
-    lost_frames = sum(lost for _, lost in scores)
+    if multi:
+        atomic_write_text(output, format_mot((n, i, box, sc) for n, ts in enumerate(frames, 1)
+                                             for i, box, sc, _ in ts))
+        if args.scores:
+            atomic_write_text(args.scores, "".join(f"{n},{i},{sc:.4f},{int(lost)}\n" for n, ts in enumerate(frames, 1)
+                                                   for i, _, sc, lost in ts))
+    else:
+        write_boxes(output, [ts[0][1] for ts in frames])
+        if args.scores:
+            atomic_write_text(args.scores, "".join(f"{ts[0][2]:.4f},{int(ts[0][3])}\n" for ts in frames))
+    n = len(frames)
+    lost_frames = sum(any(t[3] for t in ts) for ts in frames)
     fps = (n - 1 - len(carried)) / t_track if t_track > 0 else float("nan")
-    print(f"tracked {n} frames at {fps:.1f} FPS (network + post-processing); boxes: {os.path.abspath(output)}"
+    print(f"tracked {n} frames{f' x {len(boxes)} targets' if multi else ''} at {fps:.1f} FPS (network + "
+          f"post-processing); {'MOT file' if multi else 'boxes'}: {os.path.abspath(output)}"
           + (f"; video: {args.save_video}" if writer else "")
           + (f"; scores: {args.scores}" if args.scores else "")
-          + (f"; target lost in {lost_frames} frame(s)" if lost_frames else "")
+          + (f"; {'a' if multi else 'the'} target lost in {lost_frames} frame(s)" if lost_frames else "")
           + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
           + ("; stopped by interrupt" if stopped else ""))
     return 0

@@ -32,7 +32,8 @@ class FusedSiamCAN(nn.Module):
     """SiamCAN with BN folded and the per-level head work fused; ``template``/``track`` as in SiamCAN.
 
     ``template(z)`` returns a tuple of per-target tensors:
-    ``(w_search_0, b_search_0, ..., w_search_{L-1}, b_search_{L-1}, xcorr_kernels)``.
+    ``(w_search_0, b_search_0, ..., w_search_{L-1}, b_search_{L-1}, xcorr_kernels)``. ``track(x, state)`` takes a
+    batch of N search crops with the states of N templates concatenated along their first axis: one call for N.
     """
 
     def __init__(self, model: nn.Module, fold_backbone: bool = True):
@@ -107,23 +108,30 @@ class FusedSiamCAN(nn.Module):
 
     def track(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         L, C = self.num_levels, self.C
+        N = x.shape[0]  # N targets: the states of N templates concatenated along their first axis
         feats = self.backbone(x)
         maps = []
         for i in range(L):
             xf = self.neck[i](feats[i])
-            maps.append(F.relu(F.conv2d(xf, state[2 * i], state[2 * i + 1])))
-        y = torch.cat(maps, 1)  # (1, 2L*C, 29, 29)
+            if N > 1:  # per-target search-conv weights: the targets as groups of one conv
+                xf = xf.reshape(1, N * C, xf.shape[2], xf.shape[3])
+            m = F.relu(F.conv2d(xf, state[2 * i], state[2 * i + 1], groups=N))
+            maps.append(m.reshape(N, 2 * C, m.shape[2], m.shape[3]))
+        y = torch.cat(maps, 1)  # (N, 2L*C, 29, 29)
         kern = state[-1]
-        y = F.conv2d(y, kern, groups=kern.shape[0])  # depth-wise correlation, all maps at once
+        if N > 1:
+            y = y.reshape(1, N * 2 * L * C, y.shape[2], y.shape[3])
+        y = F.conv2d(y, kern, groups=kern.shape[0])  # depth-wise correlation, all maps (of all targets) at once
+        h, w = y.shape[-2:]
+        y = y.reshape(N, 2 * L * C, h, w)
         if self.spatial:
-            h, w = y.shape[-2:]
-            v = y.reshape(2 * L, C, h, w)
-            a = torch.cat([v.mean(dim=1, keepdim=True), v.amax(dim=1, keepdim=True)], 1).reshape(1, 4 * L, h, w)
+            v = y.reshape(N * 2 * L, C, h, w)
+            a = torch.cat([v.mean(dim=1, keepdim=True), v.amax(dim=1, keepdim=True)], 1).reshape(N, 4 * L, h, w)
             a = torch.sigmoid(F.conv2d(a, self.sa_w, self.sa_b, padding=self.sa_padding, groups=2 * L))
-            y = (v * a.reshape(2 * L, 1, h, w)).reshape(1, 2 * L * C, h, w)
+            y = (v * a.reshape(N * 2 * L, 1, h, w)).reshape(N, 2 * L * C, h, w)
         y = F.relu(F.conv2d(y, self.h1_w, self.h1_b, groups=2 * L))
         out = F.conv2d(y, self.final_w, self.final_b)
         cls = out[:, :2]
-        e = torch.exp(out[0, self.cls_out:]).reshape(L, 4, out.shape[2], out.shape[3])
-        loc = (e * self.loc_w).sum(0, keepdim=True)
+        e = torch.exp(out[:, self.cls_out:]).reshape(N, L, 4, out.shape[2], out.shape[3])
+        loc = (e * self.loc_w).sum(1)
         return cls, loc

@@ -235,6 +235,8 @@ class FusedNano(nn.Module):
       frame is ~45 ops instead of ~90.
 
     ``template(z)`` -> ``(pw_kernel (1, 2P, C), pw_bias (1, 2P, 1), dw_kernel (2C, 1, k, k), channel_weights)``.
+    ``track(x, state)`` takes a batch of N search crops with the states of N templates concatenated along their first
+    axis (:func:`siamcan.tracking.engine.stack_states`): one call for N targets.
     """
 
     def __init__(self, model: SiamCANNano, fold_backbone: bool = True):
@@ -291,19 +293,23 @@ class FusedNano(nn.Module):
     def track(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         pw_k, pw_b, dw_k, v = state
         xf = self.neck(self.backbone(x)[-1])
-        _, C, H, W = xf.shape
+        N, C, H, W = xf.shape  # N targets: the states of N templates concatenated along their first axis
         P = self.P
-        pw = (torch.matmul(pw_k, xf.reshape(1, C, H * W)) + pw_b).reshape(1, 2 * P, H, W)
+        pw = (torch.matmul(pw_k, xf.reshape(N, C, H * W)) + pw_b).reshape(N, 2 * P, H, W)
         pw = pw * torch.sigmoid(self.ca2(F.relu(self.ca1(pw.mean(dim=(2, 3), keepdim=True)))))
-        pw = self.pw_pw(F.relu6(self.pw_dw(pw)))  # (1, 2P, H-1, W-1): [cls | reg]
-        dw = F.conv2d(self.dw_search(xf * v), dw_k, padding=self.padding, groups=dw_k.shape[0])  # [cls | reg]
+        pw = self.pw_pw(F.relu6(self.pw_dw(pw)))  # (N, 2P, H-1, W-1): [cls | reg]
+        ds = self.dw_search(xf * v)
+        if N > 1:  # per-target kernels: the targets' channels side by side as groups of one conv
+            ds = ds.reshape(1, N * 2 * C, H, W)
+        dw = F.conv2d(ds, dw_k, padding=self.padding, groups=dw_k.shape[0])  # [cls | reg] per target
         h, w = dw.shape[-2:]
+        dw = dw.reshape(N, 2 * C, h, w)
         y = torch.cat([pw[:, :P], dw[:, :C], pw[:, P:], dw[:, C:]], 1)  # per branch: pixel-wise ++ depth-wise
         if self.spatial is not None:
-            g = y.reshape(2, P + C, h, w)
-            a = torch.cat([g.mean(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)], 1).reshape(1, 4, h, w)
-            gate = torch.sigmoid(self.spatial(a)) * self.gate_scale  # (1, 2, h, w)
-            y = (g * gate.reshape(2, 1, h, w)).reshape(1, 2 * (P + C), h, w)
+            g = y.reshape(2 * N, P + C, h, w)
+            a = torch.cat([g.mean(dim=1, keepdim=True), g.amax(dim=1, keepdim=True)], 1).reshape(N, 4, h, w)
+            gate = torch.sigmoid(self.spatial(a)) * self.gate_scale  # (N, 2, h, w)
+            y = (g * gate.reshape(2 * N, 1, h, w)).reshape(N, 2 * (P + C), h, w)
         y = self.down(y)
         for i in range(0, len(self.tower), 2):
             y = self.tower[i + 1](F.relu6(self.tower[i](y)))

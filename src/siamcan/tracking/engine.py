@@ -3,6 +3,10 @@
 An engine has ``template(crop) -> state`` and ``track(crop, state) -> (cls, loc)`` with crops as HxWx3 uint8
 BGR arrays and ``cls`` (2, 25, 25) logits, ``loc`` (4, 25, 25) as float numpy arrays. The tracker's
 post-processing is engine-independent, so the eager path, the fast path and ONNX Runtime give comparable boxes.
+
+Several targets in one call (:class:`~siamcan.tracking.multi.MultiTracker`): ``stack_states([state, ...])`` once
+(the templates' states concatenated along their first axis, :func:`stack_states`), then per frame
+``track_batch(crops, stacked) -> (cls (N, 2, S, S), loc (N, 4, S, S))`` with ``crops`` an NxHxWx3 uint8 array.
 """
 from __future__ import annotations
 
@@ -45,6 +49,25 @@ def cuda_flags(device: torch.device, benchmark: bool = False, tf32: bool = False
     return torch.backends.cudnn.flags(enabled=True, benchmark=benchmark, deterministic=False, allow_tf32=tf32)
 
 
+def stack_states(states) -> tuple:
+    """The per-target states of N templates as one batched state: each tensor concatenated along its first axis
+    (what the models' ``track`` takes for a batch of N search crops; torch tensors or numpy arrays)."""
+    states = list(states)
+    if not states:
+        raise ValueError("no states to stack")
+    if len(states) == 1:
+        return tuple(states[0])
+    if isinstance(states[0][0], np.ndarray):
+        return tuple(np.concatenate(parts, 0) for parts in zip(*states))
+    return tuple(torch.cat(parts, 0) for parts in zip(*states))
+
+
+def batch_tensor(crops: np.ndarray, device: torch.device) -> torch.Tensor:
+    """NxHxWx3 uint8 -> Nx3xHxW float32 on device (values 0-255, BGR)."""
+    t = torch.from_numpy(np.ascontiguousarray(crops)).to(device)
+    return t.permute(0, 3, 1, 2).float()
+
+
 def to_tensor(crop: np.ndarray, device: torch.device) -> torch.Tensor:
     """HxWx3 uint8 -> 1x3xHxW float32 on device (values 0-255, BGR)."""
     t = torch.from_numpy(crop).to(device)
@@ -71,3 +94,12 @@ class TorchEngine:
             out = self.model.track(to_tensor(crop, self.device), state)
         cls, loc = out[0], out[1]
         return cls[0].float().cpu().numpy(), loc[0].float().cpu().numpy()
+
+    stack_states = staticmethod(stack_states)
+
+    @torch.inference_mode()
+    def track_batch(self, crops: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
+        """N search crops (NxHxWx3 uint8) against N templates (``stack_states``) in one network call."""
+        with cuda_flags(self.device):
+            out = self.model.track(batch_tensor(crops, self.device), state)
+        return out[0].float().cpu().numpy(), out[1].float().cpu().numpy()

@@ -78,13 +78,15 @@ def _set_static_shapes(model, shapes: dict) -> None:
                 dims.add().dim_value = int(d)
 
 
-def export_onnx(model, cfg, outdir=None, opset: int = OPSET, check: bool = True, fused: bool = True
-                ) -> tuple[dict, dict[str, bytes]]:
+def export_onnx(model, cfg, outdir=None, opset: int = OPSET, check: bool = True, fused: bool = True,
+                batch: int = 1) -> tuple[dict, dict[str, bytes]]:
     """Export ``model`` (of config ``cfg``) as ``template.onnx`` and ``track.onnx``.
 
     Returns ``(meta, graphs)``: the description (also written to ``siamcan.json``) and the two serialized graphs;
     with ``outdir`` the three files are written there. ``check`` runs both graphs in ONNX Runtime on seeded smooth
-    images and records the largest differences from PyTorch in ``meta["check"]``.
+    images and records the largest differences from PyTorch in ``meta["check"]``. ``batch`` N > 1: only
+    ``track.onnx``, for N search crops and the states of N templates concatenated along their first axis (several
+    targets in one call; the per-target kernels are the groups of a Conv, a static attribute, hence one graph per N).
     """
     import onnx
     import torch
@@ -116,16 +118,20 @@ def export_onnx(model, cfg, outdir=None, opset: int = OPSET, check: bool = True,
     z, x = smooth_inputs(geometry)
     with torch.no_grad():
         state = m.template(z)
+        if batch > 1:
+            from .engine import stack_states
+
+            x, state = x.repeat(batch, 1, 1, 1), stack_states([state] * batch)
         ref = m.track(x, state)
     snames = [f"state_{i}" for i in range(len(state))]
     kw = dict(opset_version=opset, do_constant_folding=True, dynamo=False,
               training=torch.onnx.TrainingMode.PRESERVE)  # model is in eval mode: BN exported as inference BN
     graphs = {}
-    for fname, net, args, inputs, outputs, shapes in (
+    for fname, net, args, inputs, outputs, shapes in filter(None, (
             ("template.onnx", Template(m), (z,), ["template"], snames,
-             {n: list(t.shape) for n, t in zip(snames, state)}),
+             {n: list(t.shape) for n, t in zip(snames, state)}) if batch == 1 else None,
             ("track.onnx", Track(m), (x, *state), ["search", *snames], ["cls", "loc"],
-             {"cls": list(ref[0].shape), "loc": list(ref[1].shape)})):
+             {"cls": list(ref[0].shape), "loc": list(ref[1].shape)}))):
         buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -134,6 +140,8 @@ def export_onnx(model, cfg, outdir=None, opset: int = OPSET, check: bool = True,
         _set_static_shapes(g, shapes)
         onnx.checker.check_model(g)
         graphs[fname] = g.SerializeToString()
+    if batch > 1:
+        return {"format": "siamcan-onnx/1", "model": cfg.name, "opset": opset, "batch": batch}, graphs
     meta = {
         "format": "siamcan-onnx/1", "model": cfg.name, "opset": opset, "centerness": bool(cfg.model.centerness),
         "template": {"input": "template", "shape": [1, 3, geometry.exemplar_size, geometry.exemplar_size],
@@ -170,4 +178,8 @@ def export_onnx(model, cfg, outdir=None, opset: int = OPSET, check: bool = True,
 def onnx_engine_from_model(model, cfg, threads: int | None = None) -> OnnxEngine:
     """Export ``model`` in memory (its inference module, BN folded) and run it in ONNX Runtime."""
     meta, graphs = export_onnx(model, cfg, check=False)
-    return OnnxEngine(graphs=graphs, meta=meta, threads=threads, fuse_bn=True)
+
+    def batch_graph(n: int) -> bytes:  # the track graph for n targets (MultiTracker), exported at first use
+        return export_onnx(model, cfg, check=False, batch=n)[1]["track.onnx"]
+
+    return OnnxEngine(graphs=graphs, meta=meta, threads=threads, fuse_bn=True, batch_graph=batch_graph)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .engine import cuda_flags, pick_device
+from .engine import cuda_flags, pick_device, stack_states
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,9 @@ class FastEngine:
             self._track = torch.compile(net.track, dynamic=False)
 
     def _input(self, crop: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        t = t.to(self.dtype)  # HxWx3 -> 1x3xHxW, channels-last strides preserved
+        t = torch.from_numpy(np.ascontiguousarray(crop)).to(self.device)
+        t = t.permute(2, 0, 1).unsqueeze(0) if t.ndim == 3 else t.permute(0, 3, 1, 2)  # a crop or N crops
+        t = t.to(self.dtype)  # (N)xHxWx3 -> Nx3xHxW, channels-last strides preserved
         return t.contiguous(memory_format=torch.channels_last) if self.channels_last else t.contiguous()
 
     @torch.inference_mode()
@@ -109,6 +110,16 @@ class FastEngine:
             x = self._input(crop)
             cls, loc = self._replay(x, state) if self.cuda_graph else self._track(x, state)
         return cls[0].float().cpu().numpy(), loc[0].float().cpu().numpy()
+
+    stack_states = staticmethod(stack_states)
+
+    @torch.inference_mode()
+    def track_batch(self, crops: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
+        """N search crops (NxHxWx3 uint8) against N templates (``stack_states``) in one network call."""
+        with cuda_flags(self.device, benchmark=True, tf32=self.tf32):
+            x = self._input(crops)
+            cls, loc = self._replay(x, state) if self.cuda_graph else self._track(x, state)
+        return cls.float().cpu().numpy(), loc.float().cpu().numpy()
 
     def _replay(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
         """``self._track(x, state)`` through a CUDA graph recorded for this ``state`` (re-recorded on a new one).

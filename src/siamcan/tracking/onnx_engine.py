@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -28,7 +29,11 @@ class OnnxEngine:
     name = "onnx"
 
     def __init__(self, onnx_dir=None, threads: int | None = None, fuse_bn: bool = False, meta: dict | None = None,
-                 providers: list[str] | None = None, graphs: dict[str, bytes] | None = None):
+                 providers: list[str] | None = None, graphs: dict[str, bytes] | None = None,
+                 batch_graph: Callable[[int], bytes] | None = None):
+        """``batch_graph(n)``: the track graph for ``n`` targets (engines built from a model, which can export it;
+        :func:`siamcan.tracking.export.onnx_engine_from_model`); without it ``track_batch`` runs targets one by
+        one."""
         try:
             ort = import_onnxruntime()
         except ImportError:
@@ -70,6 +75,9 @@ class OnnxEngine:
         except Exception as e:  # onnxruntime raises its own exception types for bad files
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise SiamcanError(f"cannot load the ONNX files in {where}: {first}") from None
+        self._so, self._kw, self._providers = so, kw, providers
+        self._batch_graph = batch_graph
+        self._batched: dict[int, object] = {1: self.x_sess}  # track sessions by batch size
         self.t_in = self.t_sess.get_inputs()[0].name
         self.x_in = [i.name for i in self.x_sess.get_inputs()]
         self.out = [o.name for o in self.x_sess.get_outputs()][:2]
@@ -126,3 +134,41 @@ class OnnxEngine:
     def track(self, crop: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
         cls, loc = self.track_array(self._blob(crop), state)
         return cls[0], loc[0]
+
+    # several targets in one call (MultiTracker)
+    @staticmethod
+    def stack_states(states) -> tuple:
+        from .engine import stack_states
+
+        return stack_states(states)
+
+    def _batch_session(self, n: int):
+        """The track session for ``n`` targets, exported from the model at its first use (about 0.5 s for
+        siamcan-nano); None for an engine on exported files (they take one target)."""
+        if n not in self._batched:
+            if self._batch_graph is None:
+                return None
+            ort = import_onnxruntime()
+            self._batched[n] = ort.InferenceSession(self._batch_graph(n), self._so, providers=self._providers,
+                                                    **self._kw)
+        return self._batched[n]
+
+    def prepare_batch(self, n: int) -> None:
+        """Export the graph for ``n`` targets now (MultiTracker: when targets are set up, not in the first frame)."""
+        self._batch_session(n)
+
+    def track_batch(self, crops: np.ndarray, state) -> tuple[np.ndarray, np.ndarray]:
+        """N search crops (NxHxWx3 uint8) against N templates (``stack_states``) in one ONNX Runtime run. An engine
+        on the files of ``siamcan export`` (batch 1) runs them one after the other."""
+        n = len(crops)
+        x = np.ascontiguousarray(np.asarray(crops).transpose(0, 3, 1, 2), dtype=np.float32)
+        sess = self._batch_session(n)
+        if sess is not None:
+            feed = {self.x_in[0]: x}
+            feed.update(zip(self.x_in[1:], state))
+            cls, loc = sess.run(self.out, feed)
+            return cls, loc
+        # one target at a time: split the stacked state back into the targets' own
+        per = [np.split(s, n, axis=0) for s in state]
+        outs = [self.track_array(x[i:i + 1], [p[i] for p in per]) for i in range(n)]
+        return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])

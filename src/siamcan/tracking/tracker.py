@@ -18,11 +18,50 @@ from .geometry import crop_patch, penalty_map, xywh_to_cxcywh
 
 
 def softmax_fg(cls: np.ndarray) -> np.ndarray:
-    """Foreground probability from (2, H, W) logits, flattened."""
-    c = cls.reshape(2, -1).astype(np.float64)
-    m = c.max(axis=0)
+    """Foreground probability from (2, H, W) logits, flattened; from (N, 2, H, W): (N, H*W)."""
+    c = cls.reshape(-1, 2, cls.shape[-2] * cls.shape[-1]).astype(np.float64)
+    m = c.max(axis=1, keepdims=True)
     e = np.exp(c - m)
-    return e[1] / e.sum(axis=0)
+    p = e[:, 1] / e.sum(axis=1)
+    return p if cls.ndim == 4 else p[0]
+
+
+def decode_maps(cls: np.ndarray, loc: np.ndarray, points: np.ndarray, limit: float):
+    """The maps of N targets, (N, 2, S, S) logits and (N, 4, S, S) l,t,r,b, as each point's foreground probability
+    and predicted box (centre offset from the crop centre, width, height; crop pixels), five (N, S*S) arrays.
+
+    NaN/inf in the maps (a diverged model, fp16 overflow) must not reach the state: a NaN score counts as 0,
+    distances are clamped to ``limit`` (finite, so every penalty stays finite)."""
+    cls = np.asarray(cls, np.float64)
+    if not (np.isfinite(cls).all() and np.abs(cls).max() <= 1e4):  # the checks cost more than the maths
+        cls = np.clip(np.nan_to_num(cls, nan=0.0), -1e4, 1e4)
+    score = softmax_fg(cls)
+    d = np.asarray(loc, np.float64).reshape(len(cls), 4, -1)
+    if not np.isfinite(d).all():
+        d = np.nan_to_num(d, nan=0.0)
+    d = np.clip(d, -limit, limit)
+    x1 = points[:, 0] - d[:, 0]
+    y1 = points[:, 1] - d[:, 1]
+    x2 = points[:, 0] + d[:, 2]
+    y2 = points[:, 1] + d[:, 3]
+    return score, (x1 + x2) / 2, (y1 + y2) / 2, np.maximum(x2 - x1, 1e-6), np.maximum(y2 - y1, 1e-6)
+
+
+def select_best(decoded, sizes: np.ndarray, window: np.ndarray, cfg: TrackerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The scale/ratio penalty (N, S*S) and each target's chosen point (N,): penalised score blended with the cosine
+    window, argmax. ``decoded`` from :func:`decode_maps`, ``sizes`` (N, 2) the targets' sizes in crop pixels."""
+    score, _, _, pw, ph = decoded
+    sizes = np.asarray(sizes, np.float64)
+    penalty = penalty_map(pw, ph, sizes[:, :1], sizes[:, 1:], cfg.penalty_k)
+    pscore = penalty * score
+    pscore = pscore * (1 - cfg.window_influence) + window * cfg.window_influence
+    return penalty, np.argmax(pscore, axis=1)
+
+
+def check_map_size(cls, loc, n: int) -> None:
+    if np.shape(cls)[-2:] != (n, n) or np.shape(loc)[-2:] != (n, n):
+        raise SiamcanError(f"the network gives {np.shape(cls)[-1]}x{np.shape(cls)[-2]} score maps but "
+                           f"tracker.score_size is {n}: the tracker sizes do not fit this model")
 
 
 MAX_BOX_TO_FRAME = 2.0  # an init box may stick out of the frame, but not be more than twice its size
@@ -161,38 +200,29 @@ class SiamCANTracker:
             return self._search_lost(frame)
         x, scale_z = self.search_crop(frame)
         cls, loc = self._network(x)
-        box, conf = self.postprocess(cls, loc, scale_z, frame.shape)
+        decoded = decode_maps(cls[None], loc[None], self.points, 10.0 * self.cfg.instance_size)
+        penalty, best = select_best(decoded, (self.size * scale_z)[None], self.window, self.cfg)
+        return self.located(tuple(v[0] for v in decoded), penalty[0], int(best[0]), scale_z, frame)
+
+    def located(self, decoded, penalty: np.ndarray, best: int, scale_z: float, frame: np.ndarray
+                ) -> tuple[list[float], float]:
+        """The rest of :meth:`update` once this target's maps are decoded and its point chosen (its row of
+        :func:`decode_maps` / :func:`select_best`; :class:`~siamcan.tracking.multi.MultiTracker` runs those for all
+        its targets at once): move there, the confidence, lost or not."""
+        box, conf = self._step(decoded, penalty, best, scale_z, frame.shape)
         self._follow_confidence(conf)
         return box, conf
 
     # ------------------------------------------------------------- internals
     def _network(self, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cls, loc = self.engine.track(crop, self.state)
-        n = self.cfg.score_size
-        if np.shape(cls)[-2:] != (n, n) or np.shape(loc)[-2:] != (n, n):
-            raise SiamcanError(f"the network gives {np.shape(cls)[-1]}x{np.shape(cls)[-2]} score maps but "
-                               f"tracker.score_size is {n}: the tracker sizes do not fit this model")
+        check_map_size(cls, loc, self.cfg.score_size)
         return cls, loc
 
     def _decode(self, cls: np.ndarray, loc: np.ndarray):
         """Foreground probability per point and the predicted boxes (centre offsets, sizes) in crop pixels."""
-        c = self.cfg
-        # NaN/inf in the maps (a diverged model, fp16 overflow) must not reach the state: a NaN score counts as 0,
-        # distances are clamped to a few crop widths (finite, so every penalty below stays finite)
-        cls = np.asarray(cls, np.float64)
-        if not (np.isfinite(cls).all() and np.abs(cls).max() <= 1e4):  # the checks cost more than the maths
-            cls = np.clip(np.nan_to_num(cls, nan=0.0), -1e4, 1e4)
-        score = softmax_fg(cls)
-        limit = 10.0 * c.instance_size
-        d = np.asarray(loc, np.float64).reshape(4, -1)
-        if not np.isfinite(d).all():
-            d = np.nan_to_num(d, nan=0.0)
-        d = np.clip(d, -limit, limit)
-        x1 = self.points[:, 0] - d[0]
-        y1 = self.points[:, 1] - d[1]
-        x2 = self.points[:, 0] + d[2]
-        y2 = self.points[:, 1] + d[3]
-        return score, (x1 + x2) / 2, (y1 + y2) / 2, np.maximum(x2 - x1, 1e-6), np.maximum(y2 - y1, 1e-6)
+        decoded = decode_maps(np.asarray(cls)[None], np.asarray(loc)[None], self.points, 10.0 * self.cfg.instance_size)
+        return tuple(v[0] for v in decoded)
 
     def _confidence(self, score: np.ndarray, best: int) -> float:
         w = self.cfg.confidence_weights
@@ -203,12 +233,15 @@ class SiamCANTracker:
         return confidence(self.features, w)
 
     def postprocess(self, cls: np.ndarray, loc: np.ndarray, scale_z: float, frame_shape) -> tuple[list[float], float]:
+        decoded = self._decode(cls, loc)
+        penalty, best = select_best(tuple(v[None] for v in decoded), (self.size * scale_z)[None], self.window,
+                                    self.cfg)
+        return self._step(decoded, penalty[0], int(best[0]), scale_z, frame_shape)
+
+    def _step(self, decoded, penalty: np.ndarray, best: int, scale_z: float, frame_shape) -> tuple[list[float], float]:
+        """Move to point ``best`` of this target's decoded maps (size smoothed, clipped); the box and confidence."""
         c = self.cfg
-        score, pcx, pcy, pw, ph = self._decode(cls, loc)
-        penalty = penalty_map(pw, ph, self.size[0] * scale_z, self.size[1] * scale_z, c.penalty_k)
-        pscore = penalty * score
-        pscore = pscore * (1 - c.window_influence) + self.window * c.window_influence
-        best = int(np.argmax(pscore))
+        score, pcx, pcy, pw, ph = decoded
         bx, by = pcx[best] / scale_z, pcy[best] / scale_z
         bw, bh = pw[best] / scale_z, ph[best] / scale_z
         lr = penalty[best] * score[best] * c.lr

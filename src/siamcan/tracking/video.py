@@ -9,6 +9,8 @@
 
 Colours: tracker green, ground truth orange (demo), a carried box (undecodable frame) red, the box while the
 tracker considers the target lost magenta; the tracker's confidence is written above its box (not in GIFs).
+Several targets (:meth:`VideoWriter.write_targets`): each id in its own colour (:func:`id_color`) with its number
+above the box (" lost" after it while the target is lost; not in GIFs).
 """
 from __future__ import annotations
 
@@ -28,12 +30,20 @@ TRACK_COLOR = (0, 255, 0)  # BGR: green
 GT_COLOR = (0, 140, 255)  # BGR: orange
 CARRIED_COLOR = (0, 0, 255)  # BGR: red
 LOST_COLOR = (255, 0, 255)  # BGR: magenta
+# several targets (siamcan track with more than one box): one colour per id, saturated and far apart (BGR)
+ID_COLORS = ((60, 60, 255), (255, 160, 40), (40, 230, 40), (0, 210, 255), (255, 60, 255), (255, 255, 0),
+             (0, 130, 255), (255, 60, 140), (255, 255, 255), (150, 255, 150))
 GIF_MAX_SIDE = 320
 H264_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 # still-image formats: OpenCV's writer "writes" them without a decodable frame, so they are refused by name
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jp2", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pbm", ".pgm",
                   ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic", ".avif"}
 _GIF_COLORS = 61  # image colours per GIF frame; palette entries 61, 62, 63 are the box colours
+
+
+def id_color(i: int) -> tuple[int, int, int]:
+    """The BGR colour of target id ``i`` (:data:`ID_COLORS`, cycling)."""
+    return ID_COLORS[int(i) % len(ID_COLORS)]
 
 
 def draw_box(frame: np.ndarray, box, color=TRACK_COLOR, thickness: int = 2, label: str | None = None) -> np.ndarray:
@@ -94,6 +104,24 @@ class VideoWriter:
             if last and score is not None and score == score:  # not NaN
                 label = f"{'lost ' if lost else ''}{score:.2f}"
             img = draw_box(img, b, color, label=label)
+        self._write_image(img)
+
+    def write_targets(self, frame: np.ndarray, targets) -> None:
+        """One frame with several targets' boxes: ``targets`` are (id, box, score, lost), each drawn in its id's
+        colour with its number."""
+        boxes = [([float(v) for v in t[1]], id_color(t[0])) for t in targets]
+        if self.gif:
+            if self.writer is None:
+                self.writer = _GifWriter(self.tmp, self.fps)
+            self.writer.write(frame, boxes)
+            self.frames_written += 1
+            return
+        img = frame
+        for (b, color), t in zip(boxes, targets):
+            img = draw_box(img, b, color, label=f"{t[0]}{' lost' if t[3] else ''}")
+        self._write_image(img)
+
+    def _write_image(self, img: np.ndarray) -> None:
         if self.writer is None:
             h, w = img.shape[:2]
             if self.h264:

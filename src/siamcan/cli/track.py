@@ -10,15 +10,17 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from ..errors import SiamcanError
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="video file, folder of images, camera index (0) or stream URL (rtsp://, http://)")
-    p.add_argument("--init", required=True, metavar="X,Y,W,H",
+    p.add_argument("--init", default=None, metavar="X,Y,W,H",
                    help="box of the object in the first frame, or a box file whose first line is that box "
-                        "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4)")
+                        "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4), or 'browser': draw it in a local web page "
+                        "(the default in a terminal; see --port, --no-browser)")
     p.add_argument("--model", default=None,
                    help="model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml (default: siamcan-nano)")
     p.add_argument("--weights", default=None,
@@ -47,27 +49,37 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: physical cores - 1, at least 1: two threads sharing a core with "
                         "another job run many times slower than one)")
+    from .web import add_web_options
+
+    add_web_options(p, "--init browser")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    if args.init is None or args.init == "browser":  # draw the box(es) in a web page: siamcan.cli.web
+        from .web import track_in_browser
 
-    from ..progress import progress_bar
+        return track_in_browser(args)
+    box = init_box(args.init)
+    source, tracker, output = open_run(args, box)
+    track_to_files(args, source, tracker, box, output)
+    return 0
 
-    from ..fileio import atomic_write_text, write_boxes
+
+def open_run(args: argparse.Namespace, box: list[float] | None):
+    """Check the options, open SOURCE and load the tracker (before any frame is tracked): ``(source, tracker,
+    output)``. ``box`` None: the box is not known yet (the web page asks for it)."""
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
-    from ..tracking.video import VideoWriter
     from ..threads import check_threads, set_threads
     from ..zoo import Tracker
 
-    box = init_box(args.init)
     if args.max_frames is not None and args.max_frames < 1:
         raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
     check_threads(args.threads)
     source = FrameSource(args.source)
     try:
-        check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
+        if box is not None:
+            check_box(box, (source.size[1], source.size[0]))  # fail before loading the model
         output = Path(args.output) if args.output else default_output(args.source, source.stream)
         if output.is_dir():
             raise SiamcanError(f"--output {output} is a folder, expected a file name")
@@ -83,6 +95,29 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
+    return source, tracker, output
+
+
+class TrackOutcome(NamedTuple):
+    boxes: list  # one [x, y, w, h] per frame
+    scores: list  # one (confidence, lost) per frame
+    carried: list  # 1-based numbers of the frames that could not be decoded
+    fps: float
+    stopped: bool
+
+
+def track_to_files(args: argparse.Namespace, source, tracker, box: list[float], output: Path,
+                   on_step: Callable | None = None) -> TrackOutcome:
+    """Track ``box`` through ``source`` and write what the command writes (boxes, ``--save-video``, ``--scores``);
+    ``on_step(step)`` is called after each frame (the web page's progress; raising KeyboardInterrupt there stops
+    the run as Ctrl-C does). Prints the summary line."""
+    from tqdm import tqdm
+
+    from ..progress import progress_bar
+
+    from ..fileio import atomic_write_text, write_boxes
+    from ..tracking.video import VideoWriter
+
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
     boxes, carried, scores = [], [], []
     t_track = 0.0
@@ -103,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
             if writer is not None and step.frame is not None:
                 writer.write(step.frame, step.box, carried=bool(carried and carried[-1] == step.index + 1),
                              score=step.score, lost=step.lost)
+            if on_step is not None:
+                on_step(step)
         finished = True
     except KeyboardInterrupt:
         if not (source.stream and boxes):
@@ -125,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
           + (f"; target lost in {lost_frames} frame(s)" if lost_frames else "")
           + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
           + ("; stopped by interrupt" if stopped else ""))
-    return 0
+    return TrackOutcome(boxes, scores, carried, fps, stopped)
 
 
 def init_box(text: str) -> list[float]:

@@ -28,11 +28,11 @@ def track_in_browser(args: argparse.Namespace) -> int:
                            "the box with --init X,Y,W,H") from None
     from ..web.server import serve
     from ..web.track import TrackSession, routes
-    from .track import open_run
+    from .track import open_run, track_to_files
 
     source, tracker, output = open_run(args, None)
     try:
-        session = TrackSession(args, source, tracker, output)
+        session = TrackSession(args, source, tracker, output, track_to_files)
     except BaseException:
         source.close()
         raise

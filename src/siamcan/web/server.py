@@ -182,7 +182,11 @@ def serve(routes: list, page: str, port: int | None, open_browser: bool, what: s
     async def index(request):
         return RedirectResponse(f"/static/{page}?token={token}")
 
-    app = Starlette(routes=[Route("/", index), Route("/static/{name:path}", static), *routes])
+    async def favicon(request):
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/", index), Route("/favicon.ico", favicon), Route("/static/{name:path}", static),
+                            *routes])
     guarded = Guard(app, token, port_ref)
     url = f"http://{HOST}:{port}/?token={token}"
     config = uvicorn.Config(guarded, host=HOST, port=port, log_level="warning", access_log=False,

@@ -54,8 +54,11 @@ def companion(output: Path, suffix: str) -> Path:
 class TrackSession:
     """One ``siamcan track`` page: the source, the loaded tracker, where the outputs go, and the state of the run."""
 
-    def __init__(self, args: argparse.Namespace, source, tracker, output: Path):
+    def __init__(self, args: argparse.Namespace, source, tracker, output: Path, track_to_files):
+        """``track_to_files(args, source, tracker, box, output, on_step=...)``: the command's own tracking and
+        writing (:func:`siamcan.cli.track.track_to_files`)."""
         self.args, self.source, self.tracker, self.output = args, source, tracker, Path(output)
+        self.track_to_files = track_to_files
         self.video = Path(args.save_video) if args.save_video else companion(self.output, ".track.mp4")
         self.scores = Path(args.scores) if args.scores else companion(self.output, ".scores.txt")
         if self.video.suffix.lower() not in (".mp4", ".m4v", ".mov", ".webm") and args.save_video:
@@ -146,8 +149,6 @@ class TrackSession:
         return shlex.join(parts)
 
     def _work(self, boxes: list, start_frame: int) -> None:
-        from ..cli.track import track_to_files
-
         args = argparse.Namespace(**vars(self.args))
         args.save_video, args.scores = str(self.video), str(self.scores)
         source = _FromFrame(self.source, start_frame) if start_frame else self.source
@@ -166,7 +167,7 @@ class TrackSession:
         # command writes for several targets); until then MAX_TARGETS is 1 and boxes[0] is the one target.
         box = boxes[0]
         try:
-            outcome = track_to_files(args, source, self.tracker, box, self.output, on_step=on_step)
+            outcome = self.track_to_files(args, source, self.tracker, box, self.output, on_step=on_step)
         except KeyboardInterrupt:
             with self.lock:
                 self.state.update(state="cancelled", message="stopped: a file that is not tracked to its end "

@@ -117,21 +117,20 @@ async def _plain(send, status: int, text: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def check_port(port: int) -> int:
-    if not 1 <= port <= 65535:
+def listen(port: int | None) -> socket.socket:
+    """A listening socket on 127.0.0.1 (``port`` None: a free one), bound before the URL is printed, so the page can
+    be opened the moment it is."""
+    if port is not None and not 1 <= port <= 65535:
         raise SiamcanError(f"--port must be between 1 and 65535, got {port}")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError as e:
-            raise SiamcanError(f"--port {port}: cannot listen on {HOST}:{port} ({e.strerror or e})") from None
-    return port
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, port or 0))
+        sock.listen(64)
+    except OSError as e:
+        sock.close()
+        raise SiamcanError(f"--port {port}: cannot listen on {HOST}:{port} ({e.strerror or e})") from None
+    return sock
 
 
 TEXT_BROWSERS = {"lynx", "links", "elinks", "w3m", "www-browser"}
@@ -169,7 +168,8 @@ def serve(routes: list, page: str, port: int | None, open_browser: bool, what: s
 
     files = static_files()
     token = secrets.token_urlsafe(32)
-    port = check_port(port) if port else free_port()
+    sock = listen(port)
+    port = sock.getsockname()[1]
     port_ref = [port]
 
     async def static(request):
@@ -197,10 +197,11 @@ def serve(routes: list, page: str, port: int | None, open_browser: bool, what: s
         threading.Timer(0.5, lambda: webbrowser.open(url)).start()
     interrupted = False
     try:
-        server.run()  # uvicorn stops gracefully on Ctrl-C / SIGTERM, then raises the signal again: KeyboardInterrupt
+        server.run(sockets=[sock])  # uvicorn stops gracefully on Ctrl-C / SIGTERM, then raises the signal again: KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        sock.close()
         if on_stop is not None:
             on_stop()
     if interrupted:

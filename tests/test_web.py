@@ -200,15 +200,18 @@ def _screenshot(page, name: str) -> None:
 def test_draw_track_and_watch_in_chromium(browser, clip, tmp_path):
     """Draw the first frame's box with the mouse, press Track, wait for the video (it must decode in Chromium), and
     the boxes and scores equal those of ``siamcan track --init`` with the same box."""
+    import shutil
+
     path, gt = clip
     box = [int(round(v)) for v in gt[0]]
+    shutil.copy2(path, tmp_path / "clip.avi")  # the page and the command both read ../clip.avi
     web = tmp_path / "web"
     web.mkdir()
     page = browser.new_page(viewport={"width": 1280, "height": 860})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        with server(["track", str(path), "--init", "browser", "--threads", "1"], web) as (url, proc):
+        with server(["track", "../clip.avi", "--init", "browser", "--threads", "1"], web) as (url, proc):
             page.goto(url, timeout=30_000)
             page.wait_for_selector("body[data-ready='1']", timeout=30_000)
             assert page.evaluate("document.getElementById('slider').max") == str(CLIP_FRAMES - 1)

@@ -165,6 +165,7 @@ async function poll() {
 
 function showResult(r) {
   $("draw-panel").classList.add("hidden");
+  $("outputs-panel").classList.add("hidden");
   $("result-panel").classList.remove("hidden");
   $("files-panel").classList.remove("hidden");
   $("again").classList.remove("hidden");
@@ -202,6 +203,7 @@ $("again").addEventListener("click", () => {
   $("result-panel").classList.add("hidden");
   $("again").classList.add("hidden");
   $("track").classList.remove("hidden");
+  $("outputs-panel").classList.remove("hidden");
   $("video").removeAttribute("src");
   document.body.dataset.result = "";
   render();
@@ -221,7 +223,9 @@ $("slider").addEventListener("input", ev => {
   canvas.width = info.width; canvas.height = info.height;
   if (info.stream || !info.frames || info.frames < 2) $("slider-row").classList.add("hidden");
   else { $("slider").max = String(info.frames - 1); }
-  $("outputs").textContent = `Outputs: ${info.outputs.boxes}, ${info.outputs.video}, ${info.outputs.scores}`;
+  for (const [k, v] of Object.entries(info.outputs)) {
+    const li = document.createElement("li"); li.textContent = `${k}: ${v}`; $("outputs").appendChild(li);
+  }
   if (info.max_targets === 1) $("hint").textContent += " This version tracks one object at a time.";
   try { await loadFrame(0); } catch (e) { $("error").textContent = e.message; }
   render();

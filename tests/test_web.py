@@ -60,10 +60,10 @@ def clip(tmp_path_factory) -> tuple[Path, np.ndarray]:
 
 
 @contextlib.contextmanager
-def server(args: list[str], cwd: Path):
+def server(args: list[str], cwd: Path, stdin=subprocess.DEVNULL):
     """``siamcan ARGS --no-browser`` in a child process; yields ``(url, process)``; always ends it."""
     proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", *args, "--no-browser"], cwd=cwd, env=_env(),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = _first_line(proc, START_TIMEOUT)
         m = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=([\w-]+)", line)
@@ -165,6 +165,64 @@ def test_server_refuses_what_it_must(clip, tmp_path):
         assert proc.wait(30) == 0
         assert "server stopped" in proc.stderr.read()
     assert not list(tmp_path.iterdir())  # no run: nothing written
+
+
+@pytest.mark.slow
+def test_in_a_terminal_no_init_prints_one_line_and_waits(clip, tmp_path):
+    """stdin a terminal (a pty), no --init: one line with the URL, the server answers, and it keeps waiting."""
+    import pty
+
+    path, _ = clip
+    master, slave = pty.openpty()
+    try:
+        with server(["track", str(path), "--threads", "1"], tmp_path, stdin=slave) as (url, proc):
+            assert url.startswith("http://127.0.0.1:")
+            base, token = url.split("/?token=")
+            assert _get(f"{base}/api/info?token={token}")[0] == 200
+            assert proc.poll() is None  # still waiting for the page
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_a_browser_is_opened_only_where_there_is_one(monkeypatch):
+    from siamcan.web import server as web_server
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert web_server.browser_available() is False  # a server over ssh: print the URL only
+
+
+@pytest.mark.slow
+def test_track_from_a_later_frame_over_the_api(clip, tmp_path):
+    """The slider's frame: tracking starts there, the boxes file has one line per frame from it, its first line is
+    the box; the MOT rows carry the source's frame numbers; a second run while one runs is refused."""
+    import time
+
+    path, gt = clip
+    start = 5
+    box = [int(round(v)) for v in gt[start]]
+    with server(["track", str(path), "--init", "browser", "--threads", "1"], tmp_path) as (url, proc):
+        base, token = url.split("/?token=")
+        status, body = _get(f"{base}/api/track?token={token}",
+                             data=json.dumps({"boxes": [box], "start": start}).encode())
+        assert status == 202, body
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = json.loads(_get(f"{base}/api/progress?token={token}")[1])
+            if state["state"] != "running":
+                break
+            time.sleep(0.2)
+        assert state["state"] == "done", state
+        result = json.loads(_get(f"{base}/api/result?token={token}")[1])
+        assert result["start"] == start and result["frames"] == CLIP_FRAMES - start and result["command"] is None
+        status, mot = _get(f"{base}/files/mot?token={token}")
+        assert mot.decode().splitlines()[0].startswith(f"{start + 1},1,")
+        assert _get(f"{base}/files/video?token={token}")[0] == 200
+    rows = (tmp_path / "clip.boxes.txt").read_text().splitlines()
+    assert len(rows) == CLIP_FRAMES - start and [float(v) for v in rows[0].split(",")] == box
+    assert len((tmp_path / "clip.scores.txt").read_text().splitlines()) == CLIP_FRAMES - start
 
 
 # ------------------------------------------------------------------ the page in Chromium

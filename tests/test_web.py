@@ -128,61 +128,75 @@ def test_companion_names_never_overwrite_the_source():
 
 
 @pytest.mark.slow
-def test_server_refuses_what_it_must(clip, tmp_path):
-    """Token on every request (none, wrong, another port's cookie), loopback Host only, body limit, no path reaches
-    the file system; a good request works and Ctrl-C ends the server cleanly."""
+def test_server_in_a_terminal(clip, tmp_path):
+    """stdin a terminal (a pty), no --init: one line with the URL, then it waits. Token on every request (none,
+    wrong, another port's cookie), loopback Host only, body limit, no path reaches the file system. A run from a
+    later frame (the slider's) over the API: the boxes file has one line per frame from there, the first the box,
+    the MOT rows carry the source's frame numbers. Ctrl-C ends the server cleanly."""
+    import pty
+    import time
+
     from siamcan.web.server import MAX_BODY
 
     path, gt = clip
-    with server(["track", str(path), "--init", "browser", "--threads", "1"], tmp_path) as (url, proc):
-        base, token = url.split("/?token=")
-        assert _get(f"{base}/api/info?token={token}")[0] == 200
-        info = json.loads(_get(f"{base}/api/info?token={token}")[1])
-        assert (info["width"], info["height"], info["frames"]) == (480, 360, CLIP_FRAMES)
-        status, body = _get(f"{base}/api/frame/3?token={token}")
-        assert status == 200 and body[:2] == b"\xff\xd8"  # a JPEG
-        jpeg = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
-        assert jpeg.shape == (360, 480, 3)
-        for bad in (f"{base}/api/info", f"{base}/api/info?token=x{token[1:]}", f"{base}/?token=",
-                    f"{base}/static/track.html", f"{base}/files/boxes"):
-            assert _get(bad)[0] == 403, bad
-        assert _get(f"{base}/api/info", headers={"Cookie": f"siamcan_1={token}"})[0] == 403  # another port's cookie
-        assert _get(f"{base}/api/info?token={token}", headers={"Host": "evil.example:80"})[0] == 403
-        for escape in ("/static/../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd", "/static/style.css/../x",
-                       "/files/..%2fclip.avi", "/files/video", "/api/frame/999"):
-            status, body = _get(f"{base}{escape}{'&' if '?' in escape else '?'}token={token}")
-            assert status == 404 and b"root:" not in body, escape
-        status, _ = _get(f"{base}/api/track?token={token}", data=b" " * (MAX_BODY + 1),
-                         headers={"Content-Type": "application/json"})
-        assert status == 413
-        status, body = _get(f"{base}/api/track?token={token}", data=json.dumps({"boxes": [[1, 2, 0, 5]]}).encode(),
-                            headers={"Content-Type": "application/json"})
-        assert status == 400 and b"positive width" in body
-        status, body = _get(f"{base}/api/track?token={token}",
-                            data=json.dumps({"boxes": [[1, 2, 30, 40], [50, 60, 30, 40]]}).encode())
-        assert status == 400 and b"tracks 1 object at a time" in body  # until MultiTracker (issue 23)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
-        assert "server stopped" in proc.stderr.read()
-    assert not list(tmp_path.iterdir())  # no run: nothing written
-
-
-@pytest.mark.slow
-def test_in_a_terminal_no_init_prints_one_line_and_waits(clip, tmp_path):
-    """stdin a terminal (a pty), no --init: one line with the URL, the server answers, and it keeps waiting."""
-    import pty
-
-    path, _ = clip
     master, slave = pty.openpty()
     try:
         with server(["track", str(path), "--threads", "1"], tmp_path, stdin=slave) as (url, proc):
-            assert url.startswith("http://127.0.0.1:")
             base, token = url.split("/?token=")
-            assert _get(f"{base}/api/info?token={token}")[0] == 200
-            assert proc.poll() is None  # still waiting for the page
+            assert proc.poll() is None  # waiting for the page
+            info = json.loads(_get(f"{base}/api/info?token={token}")[1])
+            assert (info["width"], info["height"], info["frames"]) == (480, 360, CLIP_FRAMES)
+            status, body = _get(f"{base}/api/frame/3?token={token}")
+            assert status == 200 and body[:2] == b"\xff\xd8"  # a JPEG
+            jpeg = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+            assert jpeg.shape == (360, 480, 3)
+            wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+            for bad in (f"{base}/api/info", f"{base}/api/info?token={wrong}", f"{base}/?token=",
+                        f"{base}/static/track.html", f"{base}/files/boxes"):
+                assert _get(bad)[0] == 403, bad
+            assert _get(f"{base}/api/info", headers={"Cookie": f"siamcan_1={token}"})[0] == 403  # another port's
+            assert _get(f"{base}/api/info?token={token}", headers={"Host": "evil.example:80"})[0] == 403
+            for escape in ("/static/../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
+                           "/static/style.css/../x", "/files/..%2fclip.avi", "/files/video", "/api/frame/999"):
+                status, body = _get(f"{base}{escape}?token={token}")
+                assert status == 404 and b"root:" not in body, escape
+            status, _ = _get(f"{base}/api/track?token={token}", data=b" " * (MAX_BODY + 1),
+                             headers={"Content-Type": "application/json"})
+            assert status == 413
+            status, body = _get(f"{base}/api/track?token={token}", data=json.dumps({"boxes": [[1, 2, 0, 5]]}).encode())
+            assert status == 400 and b"positive width" in body
+            status, body = _get(f"{base}/api/track?token={token}",
+                                data=json.dumps({"boxes": [[1, 2, 30, 40], [50, 60, 30, 40]]}).encode())
+            assert status == 400 and b"tracks 1 object at a time" in body  # until MultiTracker (issue 23)
+            assert not list(tmp_path.iterdir())  # nothing written before Track
+            # a run from frame 6 (0-based 5), as the slider starts it
+            start = 5
+            box = [int(round(v)) for v in gt[start]]
+            status, body = _get(f"{base}/api/track?token={token}",
+                                data=json.dumps({"boxes": [box], "start": start}).encode())
+            assert status == 202, body
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                state = json.loads(_get(f"{base}/api/progress?token={token}")[1])
+                if state["state"] != "running":
+                    break
+                time.sleep(0.2)
+            assert state["state"] == "done", state
+            result = json.loads(_get(f"{base}/api/result?token={token}")[1])
+            assert result["start"] == start and result["frames"] == CLIP_FRAMES - start
+            assert result["command"] is None  # no command-line equivalent for a later start frame
+            status, mot = _get(f"{base}/files/mot?token={token}")
+            assert mot.decode().splitlines()[0].startswith(f"{start + 1},1,")
+            assert _get(f"{base}/files/video?token={token}")[0] == 200
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0
+            assert "server stopped" in proc.stderr.read()
     finally:
         os.close(master)
         os.close(slave)
+    rows = (tmp_path / "clip.boxes.txt").read_text().splitlines()
+    assert len(rows) == CLIP_FRAMES - start and [float(v) for v in rows[0].split(",")] == box
+    assert len((tmp_path / "clip.scores.txt").read_text().splitlines()) == CLIP_FRAMES - start
 
 
 def test_a_browser_is_opened_only_where_there_is_one(monkeypatch):
@@ -192,37 +206,6 @@ def test_a_browser_is_opened_only_where_there_is_one(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert web_server.browser_available() is False  # a server over ssh: print the URL only
-
-
-@pytest.mark.slow
-def test_track_from_a_later_frame_over_the_api(clip, tmp_path):
-    """The slider's frame: tracking starts there, the boxes file has one line per frame from it, its first line is
-    the box; the MOT rows carry the source's frame numbers; a second run while one runs is refused."""
-    import time
-
-    path, gt = clip
-    start = 5
-    box = [int(round(v)) for v in gt[start]]
-    with server(["track", str(path), "--init", "browser", "--threads", "1"], tmp_path) as (url, proc):
-        base, token = url.split("/?token=")
-        status, body = _get(f"{base}/api/track?token={token}",
-                             data=json.dumps({"boxes": [box], "start": start}).encode())
-        assert status == 202, body
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            state = json.loads(_get(f"{base}/api/progress?token={token}")[1])
-            if state["state"] != "running":
-                break
-            time.sleep(0.2)
-        assert state["state"] == "done", state
-        result = json.loads(_get(f"{base}/api/result?token={token}")[1])
-        assert result["start"] == start and result["frames"] == CLIP_FRAMES - start and result["command"] is None
-        status, mot = _get(f"{base}/files/mot?token={token}")
-        assert mot.decode().splitlines()[0].startswith(f"{start + 1},1,")
-        assert _get(f"{base}/files/video?token={token}")[0] == 200
-    rows = (tmp_path / "clip.boxes.txt").read_text().splitlines()
-    assert len(rows) == CLIP_FRAMES - start and [float(v) for v in rows[0].split(",")] == box
-    assert len((tmp_path / "clip.scores.txt").read_text().splitlines()) == CLIP_FRAMES - start
 
 
 # ------------------------------------------------------------------ the page in Chromium
@@ -268,6 +251,7 @@ def test_draw_track_and_watch_in_chromium(browser, clip, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 860})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))  # CSP violations, failed loads
     try:
         with server(["track", "../clip.avi", "--init", "browser", "--threads", "1"], web) as (url, proc):
             page.goto(url, timeout=30_000)
@@ -295,13 +279,15 @@ def test_draw_track_and_watch_in_chromium(browser, clip, tmp_path):
             _screenshot(page, "web-track-draw.png")
             page.click("#track")
             page.wait_for_selector("body[data-result='1']", timeout=120_000)
-            page.wait_for_function("document.getElementById('video').readyState >= 2", timeout=60_000)
+            page.wait_for_function("() => document.getElementById('video').readyState >= 2", timeout=60_000)
             video = page.evaluate("(() => { const v = document.getElementById('video');"
                                   " return [v.videoWidth, v.videoHeight, v.duration, v.error && v.error.message]; })()")
             assert video[:2] == [480, 360] and video[3] is None, video
             assert abs(video[2] - CLIP_FRAMES / 15) < 0.2
             page.evaluate("document.getElementById('video').currentTime = 1.0")
-            page.wait_for_timeout(500)
+            page.wait_for_function("() => { const v = document.getElementById('video');"
+                                   " return !v.seeking && v.readyState >= 2; }", timeout=30_000)
+            page.wait_for_timeout(300)
             _screenshot(page, "web-track-result.png")
             assert "frames/s" in page.inner_text("#progress-panel")
             command = page.inner_text("#cmd")
@@ -366,6 +352,7 @@ def test_view_an_eval_folder_in_chromium(browser, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))  # CSP violations, failed loads
     try:
         with server(["view", str(tmp_path / "results"), "--dataset", str(data), "--format", "otb"], tmp_path) as (
                 url, _):
@@ -376,14 +363,14 @@ def test_view_an_eval_folder_in_chromium(browser, tmp_path):
             aucs = [float(v) for v in page.locator("#seqs tbody tr td:nth-child(2)").all_inner_texts()]
             assert aucs[0] > aucs[1]
             page.click("#seqs tbody tr:nth-child(2)")
-            page.wait_for_function("document.getElementById('seq-name').textContent.startsWith('poor')",
+            page.wait_for_function("() => document.getElementById('seq-name').textContent.startsWith('poor')",
                                    timeout=30_000)
             assert page.locator("#iou-plot canvas").count() == 1 and page.locator("#conf-plot canvas").count() == 1
             page.click("#seqs tbody tr:nth-child(1)")
-            page.wait_for_function("document.getElementById('seq-name').textContent.startsWith('good')",
+            page.wait_for_function("() => document.getElementById('seq-name').textContent.startsWith('good')",
                                    timeout=30_000)
             page.locator("#slider").fill("6")
-            page.wait_for_function("document.getElementById('frame-label').textContent.startsWith('7 /')",
+            page.wait_for_function("() => document.getElementById('frame-label').textContent.startsWith('7 /')",
                                    timeout=30_000)
             label = page.inner_text("#frame-label")
             assert "IoU" in label

@@ -26,6 +26,14 @@ from ..errors import SiamcanError
 
 MAX_BODY = 64 * 1024  # bytes: a JSON list of boxes is far smaller; anything larger is refused (413)
 HOST = "127.0.0.1"
+# on every response: scripts, styles, images and media from this server only, never framed by another page, the
+# token-bearing URL never sent as a Referer, no content-type guessing
+SECURITY_HEADERS = (
+    (b"content-security-policy", b"default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                                 b"frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
 
 # the page's own files, by the name the page asks for: nothing else is served from the package
 STATIC = {
@@ -55,8 +63,8 @@ def static_files() -> dict[str, tuple[bytes, str]]:
 class Guard:
     """ASGI middleware: the token on every request, a loopback Host header, and the body size limit."""
 
-    def __init__(self, app, token: str, port_ref: list[int], max_body: int = MAX_BODY):
-        self.app, self.token, self.port_ref, self.max_body = app, token, port_ref, max_body
+    def __init__(self, app, token: str, port: int, max_body: int = MAX_BODY):
+        self.app, self.token, self.port, self.max_body = app, token, port, max_body
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -65,7 +73,7 @@ class Guard:
 
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        cookie_name = f"siamcan_{self.port_ref[0]}"
+        cookie_name = f"siamcan_{self.port}"
         cookies = {}
         for part in headers.get("cookie", "").split(";"):
             k, _, v = part.strip().partition("=")
@@ -73,7 +81,7 @@ class Guard:
         from_query = (query.get("token") or [""])[0]
         given = from_query or headers.get("x-token", "") or cookies.get(cookie_name, "")
         host = headers.get("host", "")
-        allowed_hosts = {f"{HOST}:{self.port_ref[0]}", f"localhost:{self.port_ref[0]}"}
+        allowed_hosts = {f"{HOST}:{self.port}", f"localhost:{self.port}"}
         if host not in allowed_hosts:
             return await _plain(send, 403, "forbidden: wrong Host header")
         if not secrets.compare_digest(given.encode(), self.token.encode()):
@@ -93,10 +101,13 @@ class Guard:
             return message
 
         async def send_with_cookie(message):  # the page's own files, <video> and downloads then carry the token
-            if message["type"] == "http.response.start" and from_query:
+            if message["type"] == "http.response.start":
                 message = dict(message)
-                message["headers"] = list(message.get("headers", [])) + [
-                    (b"set-cookie", f"{cookie_name}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode())]
+                extra = list(SECURITY_HEADERS)
+                if from_query:
+                    extra.append((b"set-cookie",
+                                  f"{cookie_name}={self.token}; HttpOnly; SameSite=Strict; Path=/".encode()))
+                message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
         try:
@@ -170,7 +181,6 @@ def serve(routes: list, page: str, port: int | None, open_browser: bool, what: s
     token = secrets.token_urlsafe(32)
     sock = listen(port)
     port = sock.getsockname()[1]
-    port_ref = [port]
 
     async def static(request):
         name = request.path_params["name"]
@@ -187,7 +197,7 @@ def serve(routes: list, page: str, port: int | None, open_browser: bool, what: s
 
     app = Starlette(routes=[Route("/", index), Route("/favicon.ico", favicon), Route("/static/{name:path}", static),
                             *routes])
-    guarded = Guard(app, token, port_ref)
+    guarded = Guard(app, token, port)
     url = f"http://{HOST}:{port}/?token={token}"
     config = uvicorn.Config(guarded, host=HOST, port=port, log_level="warning", access_log=False,
                             lifespan="off", timeout_graceful_shutdown=3)
@@ -197,7 +207,8 @@ def serve(routes: list, page: str, port: int | None, open_browser: bool, what: s
         threading.Timer(0.5, lambda: webbrowser.open(url)).start()
     interrupted = False
     try:
-        server.run(sockets=[sock])  # uvicorn stops gracefully on Ctrl-C / SIGTERM, then raises the signal again: KeyboardInterrupt
+        # uvicorn stops gracefully on Ctrl-C / SIGTERM, then raises the signal again: KeyboardInterrupt here
+        server.run(sockets=[sock])
     except KeyboardInterrupt:
         interrupted = True
     finally:

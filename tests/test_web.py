@@ -284,9 +284,9 @@ def test_draw_track_and_watch_in_chromium(browser, clip, tmp_path):
                                   " return [v.videoWidth, v.videoHeight, v.duration, v.error && v.error.message]; })()")
             assert video[:2] == [480, 360] and video[3] is None, video
             assert abs(video[2] - CLIP_FRAMES / 15) < 0.2
-            page.evaluate("document.getElementById('video').currentTime = 1.0")
-            page.wait_for_function("() => { const v = document.getElementById('video');"
-                                   " return !v.seeking && v.readyState >= 2; }", timeout=30_000)
+            page.evaluate("document.getElementById('video').play()")  # it plays (muted) in Chromium
+            page.wait_for_function("() => document.getElementById('video').currentTime >= 1.0", timeout=30_000)
+            page.evaluate("document.getElementById('video').pause()")
             page.wait_for_timeout(300)
             _screenshot(page, "web-track-result.png")
             assert "frames/s" in page.inner_text("#progress-panel")
@@ -384,3 +384,44 @@ def test_view_an_eval_folder_in_chromium(browser, tmp_path):
         assert not errors, errors
     finally:
         page.close()
+
+
+# ------------------------------------------------------------------ siamcan view: inputs, without a server
+def test_view_of_a_boxes_file_scores_against_the_ground_truth(clip, tmp_path):
+    """The track page's files (``<name>.boxes.txt`` + ``<name>.scores.txt``) over the clip: IoU per frame from the
+    evaluation's box_iou, the scores file picked up beside the boxes, AUC / precision from the metrics."""
+    from siamcan.evaluation.geometry import box_iou
+    from siamcan.evaluation.metrics import precision_curve, success_curve
+    from siamcan.web.view import from_boxes_file
+
+    path, gt = clip
+    pred = gt + np.array([3.0, -2.0, 4.0, 0.0])
+    boxes = tmp_path / "clip.boxes.txt"
+    boxes.write_text("".join(",".join(f"{v:.4f}" for v in b) + "\n" for b in pred))
+    (tmp_path / "clip.scores.txt").write_text("1.0000,0\n" + "0.2000,1\n" * (CLIP_FRAMES - 1))
+    (tmp_path / "gt.txt").write_text("".join(",".join(f"{v:g}" for v in b) + "\n" for b in gt))
+    (seq,) = from_boxes_file(str(boxes), str(path), str(tmp_path / "gt.txt"))
+    data = seq.as_json()
+    assert data["frames"] == CLIP_FRAMES and (data["width"], data["height"]) == (480, 360)
+    assert np.allclose(data["iou"], box_iou(gt, pred), atol=1e-4)
+    assert data["confidence"][:2] == [1.0, 0.2] and data["lost"][:2] == [False, True]
+    assert data["scores"]["auc"] == pytest.approx(success_curve(gt, pred).mean())
+    assert data["scores"]["precision"] == pytest.approx(precision_curve(gt, pred)[20])
+    assert seq.reader.jpeg(CLIP_FRAMES - 1)[:2] == b"\xff\xd8"
+    seq.reader.close()
+
+
+def test_view_bad_input_is_one_line(clip, tmp_path, capsys):
+    from siamcan.cli.main import main
+
+    path, _ = clip
+    boxes = tmp_path / "b.txt"
+    boxes.write_text("1,2,3,4\n" * (CLIP_FRAMES + 5))
+    cases = [(["view", str(tmp_path / "missing.txt")], "results not found"),
+             (["view", str(boxes)], "needs --source"),
+             (["view", str(boxes), "--source", str(path)], f"only {CLIP_FRAMES} frames"),
+             (["view", str(tmp_path)], "needs --dataset")]
+    for argv, needle in cases:
+        assert main(argv + ["--no-browser"]) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

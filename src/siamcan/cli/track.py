@@ -51,7 +51,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "another job run many times slower than one)")
     from .web import add_web_options
 
-    add_web_options(p, "--init browser")
+    add_web_options(p, "--init browser or no --init")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=None, help="results folder: image root for --format json")
     p.add_argument("--tracker", default=None,
                    help="results folder: the tracker to show (default: the only one in the folder)")
-    add_web_options(p, "view")
+    add_web_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

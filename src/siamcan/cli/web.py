@@ -8,11 +8,13 @@ import sys
 from ..errors import SiamcanError
 
 
-def add_web_options(p: argparse.ArgumentParser, when: str) -> None:
+def add_web_options(p: argparse.ArgumentParser, when: str | None = None) -> None:
+    prefix = f"with {when}: " if when else ""
     p.add_argument("--port", type=int, default=None,
-                   help=f"with {when}: the port of the local page on 127.0.0.1 (default: a free one)")
+                   help=f"{prefix}the port of the local page on 127.0.0.1 (default: a free one)")
     p.add_argument("--no-browser", action="store_true",
-                   help=f"with {when}: only print the page's URL, never open a browser")
+                   help=f"{prefix}only print the page's URL, never open a browser (one opens only where there is a "
+                        "desktop session)")
 
 
 def track_in_browser(args: argparse.Namespace) -> int:

@@ -156,6 +156,8 @@ def test_server_in_a_terminal(clip, tmp_path):
                 assert _get(bad)[0] == 403, bad
             assert _get(f"{base}/api/info", headers={"Cookie": f"siamcan_1={token}"})[0] == 403  # another port's
             assert _get(f"{base}/api/info?token={token}", headers={"Host": "evil.example:80"})[0] == 403
+            assert _get(f"{base}/api/info?token={token}", headers={"Host": "127.0.0.1.evil.example"})[0] == 403
+            assert _get(f"{base}/api/info?token={token}", headers={"Host": "localhost:9000"})[0] == 200  # ssh -L
             for escape in ("/static/../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
                            "/static/style.css/../x", "/files/..%2fclip.avi", "/files/video", "/api/frame/999"):
                 status, body = _get(f"{base}{escape}?token={token}")

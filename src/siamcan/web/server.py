@@ -6,7 +6,7 @@ Security model (SPEC of issue 24):
 * it listens on 127.0.0.1 only, on a free port unless ``--port`` names one;
 * every request must carry this run's random token (``?token=...``, 32 bytes from :mod:`secrets`, or the HttpOnly,
   SameSite=Strict cookie set when the page is opened with it, so its own files, ``<video>`` and downloads carry it),
-  else 403; the ``Host`` header must be the loopback address it listens on (no DNS rebinding);
+  else 403; the ``Host`` header must name the loopback address (no DNS rebinding);
 * no part of a request path reaches the file system: the page's own files are a fixed table read from the package
   at start-up, a run's files are served under fixed keys that map to paths chosen by the command line;
 * request bodies larger than :data:`MAX_BODY` are refused with 413 (the only bodies are small JSON: the boxes).
@@ -80,10 +80,8 @@ class Guard:
             cookies[k] = v
         from_query = (query.get("token") or [""])[0]
         given = from_query or headers.get("x-token", "") or cookies.get(cookie_name, "")
-        host = headers.get("host", "")
-        allowed_hosts = {f"{HOST}:{self.port}", f"localhost:{self.port}"}
-        if host not in allowed_hosts:
-            return await _plain(send, 403, "forbidden: wrong Host header")
+        if not loopback_host(headers.get("host", "")):
+            return await _plain(send, 403, "forbidden: the Host header must be 127.0.0.1 or localhost")
         if not secrets.compare_digest(given.encode(), self.token.encode()):
             return await _plain(send, 403, "forbidden: this page needs the token printed by siamcan")
         length = headers.get("content-length")
@@ -114,6 +112,13 @@ class Guard:
             return await self.app(scope, limited_receive, send_with_cookie)
         except BodyTooLarge:
             return await _plain(send, 413, f"request body larger than {self.max_body} bytes")
+
+
+def loopback_host(host: str) -> bool:
+    """A ``Host`` header naming the loopback address (any port: ``ssh -L 9000:127.0.0.1:PORT`` forwards another
+    port). A page on another site that points its name at 127.0.0.1 (DNS rebinding) sends its own name: refused."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.lower() in ("127.0.0.1", "localhost", "[::1]")
 
 
 class BodyTooLarge(Exception):

@@ -48,6 +48,16 @@ def test_wheel_holds_weights_card_and_every_config(wheel):
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/") or "__pycache__" in n]
 
 
+def test_wheel_holds_the_web_page(wheel):
+    """Everything the local page serves (siamcan.web.server.STATIC, uPlot and its licence included) is in the
+    wheel: the page works offline from an installed package."""
+    from siamcan.web.server import STATIC
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert [n for n in STATIC if f"siamcan/web/static/{n}" not in names] == []
+    assert "siamcan/web/static/vendor/uPlot.LICENSE" in names
+
+
 def test_installed_wheel_tracks_from_its_own_files(wheel, tmp_path, dev_otb):
     """Unpacked wheel first on sys.path, run from an unrelated folder: the shipped weights and configs are found
     inside the installed package, and the tracker follows Human3 for a few frames."""

@@ -141,14 +141,19 @@ def test_bad_weights(frames, tmp_path, capsys):
         assert_user_error(rc, err, needle)
 
 
-def test_bad_output_paths_and_options(frames, tmp_path, capsys):
+def test_bad_output_paths_and_options(frames, tmp_path, capsys, monkeypatch):
     rc, err = cli(["track", frames, "--init", "1,1,5,5", "--output", tmp_path], capsys)
     assert_user_error(rc, err, "is a folder")
     rc, err = cli(["track", frames, "--init", "1,1,5,5", "--output", tmp_path / "o.txt",
                    "--save-video", tmp_path], capsys)
     assert_user_error(rc, err, "is a folder")
-    rc, err = cli(["track", frames], capsys)  # no box: exit 2, one line naming --init
-    assert_user_error(rc, err, "--init")
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # a script, no terminal: no --init fails at once (issue 24)
+    assert main(["track", str(frames)]) == 2
+    err = capsys.readouterr().err
+    assert "--init X,Y,W,H" in err and "--init browser" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_subprocess_errors_have_no_traceback(frames, tmp_path):

@@ -26,6 +26,7 @@ COMMANDS = {
     "calibrate": "Fit the per-frame confidence (does the box still cover the target?) on a validation set.",
     "bench": "Measure per-frame tracking speed (fast path vs plain eager path).",
     "export": "Export a model to ONNX (template branch + per-frame network).",
+    "view": "Look at tracking or evaluation results in a local web page (boxes, ground truth, IoU, confidence).",
 }
 
 

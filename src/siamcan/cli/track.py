@@ -16,6 +16,7 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from ..errors import SiamcanError
 
@@ -25,7 +26,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", action="append", default=None, metavar="X,Y,W,H",
                    help="box of the object in the first frame, or a box file whose first line is that box "
                         "(x,y,w,h, or a VOT polygon x1,y1,...,x4,y4); repeat it for several objects (ids 1, 2, ... "
-                        "in that order; MOT-challenge output)")
+                        "in that order; MOT-challenge output), or 'browser': draw the box(es) in a local web page (the "
+                        "default in a terminal; see --port, --no-browser)")
     p.add_argument("--targets", default=None, metavar="FILE",
                    help="several objects: a file with one x,y,w,h box per line, all in the first frame (ids 1, 2, "
                         "... in line order; MOT-challenge output)")
@@ -59,10 +61,20 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: physical cores - 1, at least 1: two threads sharing a core with "
                         "another job run many times slower than one)")
+    from .web import add_web_options
+
+    add_web_options(p, "--init browser or no --init")
 
 
 def run(args: argparse.Namespace) -> int:
-    return track_boxes(args, target_boxes(args))
+    if not args.targets and (not args.init or args.init == ["browser"]):  # draw the boxes in a web page
+        from .web import track_in_browser
+
+        return track_in_browser(args)
+    boxes = target_boxes(args)
+    source, tracker, output = open_run(args, boxes)
+    track_to_files(args, source, tracker, boxes, output)
+    return 0
 
 
 def target_boxes(args: argparse.Namespace) -> list[list[float]]:
@@ -82,39 +94,41 @@ def target_boxes(args: argparse.Namespace) -> list[list[float]]:
         return rows
     if not args.init:
         raise SiamcanError("siamcan track needs the object's box in the first frame: --init X,Y,W,H (repeat it for "
-                           "several objects) or --targets FILE")
+                           "several objects), --targets FILE or --init browser")
+    if "browser" in args.init:
+        raise SiamcanError("--init browser draws every box in the page: give it alone, without other --init boxes")
     return [init_box(text) for text in args.init]
 
 
-def track_boxes(args: argparse.Namespace, boxes: list[list[float]]) -> int:
-    """Track ``boxes`` (first frame) through ``args.source`` and write the outputs the arguments ask for: one box -
-    a boxes file (one x,y,w,h a frame); several - a MOT-challenge file (:class:`siamcan.MultiTracker`)."""
-    from tqdm import tqdm
+def mot_output(output: Path) -> Path:
+    """The default output for several targets: ``<name>.mot.txt`` beside ``<name>.boxes.txt``."""
+    stem = output.name[:-len(".boxes.txt")] if output.name.endswith(".boxes.txt") else output.stem
+    return output.with_name(stem + ".mot.txt")
 
-    from ..progress import progress_bar
 
-    from ..fileio import atomic_write_text, format_mot, write_boxes
+def open_run(args: argparse.Namespace, boxes: list[list[float]] | None):
+    """Check the options, open SOURCE and load the tracker (before any frame is tracked): ``(source, tracker,
+    output)``. ``boxes`` None: not known yet (the web page asks for them)."""
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
-    from ..tracking.video import VideoWriter, check_video_name
+    from ..tracking.video import check_video_name
     from ..threads import check_threads, set_threads
-    from ..zoo import MultiTracker, Tracker
+    from ..zoo import Tracker
 
-    multi = len(boxes) > 1
-    ids = list(range(1, len(boxes) + 1))
+    multi = boxes is not None and len(boxes) > 1
     if args.max_frames is not None and args.max_frames < 1:
         raise SiamcanError(f"--max-frames must be at least 1, got {args.max_frames}")
     args.threads = check_threads(args.threads)
     source = FrameSource(args.source)
     try:
-        for i, box in zip(ids, boxes):  # fail before loading the model
+        for i, box in enumerate(boxes or [], 1):  # fail before loading the model
             try:
                 check_box(box, (source.size[1], source.size[0]))
             except SiamcanError as e:
                 raise SiamcanError(f"target {i}: {e}" if multi else str(e)) from None
         output = Path(args.output) if args.output else default_output(args.source, source.stream)
         if multi and not args.output:
-            output = output.with_name(output.name[:-len(".boxes.txt")] + ".mot.txt")
+            output = mot_output(output)
         if output.is_dir():
             raise SiamcanError(f"--output {output} is a folder, expected a file name")
         if args.scores and Path(args.scores).is_dir():
@@ -124,13 +138,50 @@ def track_boxes(args: argparse.Namespace, boxes: list[list[float]]) -> int:
         if args.save_video:
             check_video_name(args.save_video)
         set_threads(args.threads)
-        tracker = (MultiTracker if multi else Tracker).from_pretrained(
-            args.model, weights=args.weights, device=args.device, backend=args.backend, onnx_dir=args.onnx_dir)
+        tracker = Tracker.from_pretrained(args.model, weights=args.weights, device=args.device, backend=args.backend,
+                                          onnx_dir=args.onnx_dir)
         if args.redetect is not None:
             tracker.cfg = dataclasses.replace(tracker.cfg, redetect=args.redetect)
     except BaseException:
         source.close()
         raise
+    return source, tracker, output
+
+
+class TrackOutcome(NamedTuple):
+    frames: list  # per frame: (id, box, score, lost) of every target (one target: id 1)
+    carried: list  # 1-based numbers of the frames that could not be decoded
+    fps: float
+    stopped: bool
+
+    @property
+    def boxes(self) -> list:
+        """One target: its [x, y, w, h] per frame."""
+        return [ts[0][1] for ts in self.frames]
+
+    @property
+    def scores(self) -> list:
+        """One target: its (confidence, lost) per frame."""
+        return [(ts[0][2], ts[0][3]) for ts in self.frames]
+
+
+def track_to_files(args: argparse.Namespace, source, tracker, boxes: list[list[float]], output: Path,
+                   on_step: Callable | None = None) -> TrackOutcome:
+    """Track ``boxes`` (first frame) through ``source`` and write what the command writes: one box - a boxes file
+    (one x,y,w,h a frame); several - a MOT-challenge file, the targets tracked together by a
+    :class:`siamcan.MultiTracker` on ``tracker``'s engine; ``--save-video`` and ``--scores`` as asked.
+    ``on_step(step)`` is called after each frame (the web page's progress; raising KeyboardInterrupt there stops the
+    run as Ctrl-C does). Prints the summary line."""
+    from tqdm import tqdm
+
+    from ..progress import progress_bar
+
+    from ..fileio import atomic_write_text, format_mot, write_boxes
+    from ..tracking.multi import MultiTracker
+    from ..tracking.video import VideoWriter
+
+    multi = len(boxes) > 1
+    ids = list(range(1, len(boxes) + 1))
     writer = VideoWriter(args.save_video, source.fps) if args.save_video else None
     frames: list[list] = []  # per frame: (id, box, score, lost) of every target
     carried = []
@@ -140,7 +191,7 @@ def track_boxes(args: argparse.Namespace, boxes: list[list[float]]) -> int:
     if args.max_frames:
         total = min(total, args.max_frames) if total else args.max_frames
     if multi:
-        steps = tracker.track(source, dict(zip(ids, boxes)), args.max_frames)
+        steps = MultiTracker(tracker.engine, tracker.cfg).track(source, dict(zip(ids, boxes)), args.max_frames)
     else:
         steps = tracker.track(source, boxes[0], args.max_frames)
     steps = progress_bar(steps, total=total, desc="track", unit="frame")
@@ -159,6 +210,8 @@ def track_boxes(args: argparse.Namespace, boxes: list[list[float]]) -> int:
                 else:
                     writer.write(step.frame, step.box, carried=bool(carried and carried[-1] == step.index + 1),
                                  score=step.score, lost=step.lost)
+            if on_step is not None:
+                on_step(step)
         finished = True
     except KeyboardInterrupt:
         if not (source.stream and frames):
@@ -189,7 +242,7 @@ def track_boxes(args: argparse.Namespace, boxes: list[list[float]]) -> int:
           + (f"; {'a' if multi else 'the'} target lost in {lost_frames} frame(s)" if lost_frames else "")
           + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
           + ("; stopped by interrupt" if stopped else ""))
-    return 0
+    return TrackOutcome(frames, carried, fps, stopped)
 
 
 def init_box(text: str) -> list[float]:

@@ -190,6 +190,7 @@ def test_server_in_a_terminal(clip, tmp_path):
             status, mot = _get(f"{base}/files/mot?token={token}")
             assert mot.decode().splitlines()[0].startswith(f"{start + 1},1,")
             assert _get(f"{base}/files/video?token={token}")[0] == 200
+            single_scores = (tmp_path / "clip.scores.txt").read_text().splitlines()  # the next run rewrites it
             # two boxes from the first frame: siamcan.MultiTracker, the MOT file the command writes
             two = [[int(round(v)) for v in gt[0]], [20, 20, 60, 50]]
             status, body = _get(f"{base}/api/track?token={token}", data=json.dumps({"boxes": two}).encode())
@@ -220,7 +221,8 @@ def test_server_in_a_terminal(clip, tmp_path):
     assert main(["track", str(path), "--init", ",".join(map(str, two[0])), "--init", ",".join(map(str, two[1])),
                  "--output", str(tmp_path / "cli.mot.txt"), "--threads", "1", "--no-progress"]) == 0
     assert (tmp_path / "cli.mot.txt").read_bytes() == (tmp_path / "clip.mot.txt").read_bytes()
-    assert len((tmp_path / "clip.scores.txt").read_text().splitlines()) == CLIP_FRAMES - start
+    assert len(single_scores) == CLIP_FRAMES - start
+    assert len((tmp_path / "clip.scores.txt").read_text().splitlines()) == 2 * CLIP_FRAMES  # frame,id rows
 
 
 def test_a_browser_is_opened_only_where_there_is_one(monkeypatch):

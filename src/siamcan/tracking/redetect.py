@@ -15,9 +15,10 @@ box, and (with template memory) the remembered templates agree: the tracker then
 Template memory (``memory_size`` > 0): besides the first template, the tracker keeps the template crops of up to
 ``memory_size`` frames whose confidence was at least ``memory_threshold`` (at least ``memory_gap`` frames apart, the
 oldest dropped first). Storing one is a 127x127 crop copy; its features are computed only when a candidate has to be
-verified, so frames where the target is not lost do the same work as without memory. A candidate is taken only when
-the mean confidence that the remembered templates give it is at least ``found_threshold`` too (a look-alike that the
-first template likes but the later views of the target do not is left).
+verified, so frames where the target is not lost do the same work as without memory. A candidate - a far one, or the
+local box when its confidence reaches ``found_threshold`` - is taken only when the mean confidence that the
+remembered templates give it is at least ``found_threshold`` too (a look-alike that the first template likes but the
+later views of the target do not is left).
 
 Nothing here runs while the target is not lost (except storing a memory crop, at most every ``memory_gap`` frames).
 """
@@ -96,16 +97,20 @@ def remember(tracker, frame: np.ndarray, conf: float) -> None:
         s.memory.pop(0)
 
 
-def verify(tracker, frame: np.ndarray, cand: Candidate, s_x: int, scale_z: float) -> bool:
-    """Do the remembered templates agree that ``cand`` is the target? (True without memory.)"""
-    s = tracker.search
+def verify(tracker, frame: np.ndarray, centre) -> bool:
+    """Do the remembered templates agree that the target is at ``centre``? (True without memory.) Their mean
+    confidence on a search crop there must reach ``found_threshold``."""
+    s, g = tracker.search, tracker.geometry
     if not s.memory:
         return True
+    s_z = g.context_size(tracker.size[0], tracker.size[1])
+    scale_z = g.exemplar_size / s_z
+    s_x = max(round(s_z * g.search_scale), 1)
     confs = []
     for entry in s.memory:
         if entry[2] is None:
             entry[2] = tracker.engine.template(entry[1])
-        confs.append(best_candidate(tracker, frame, (cand.cx, cand.cy), s_x, scale_z, entry[2]).conf)
+        confs.append(best_candidate(tracker, frame, centre, s_x, scale_z, entry[2]).conf)
         s.verified += 1
     return float(np.mean(confs)) >= tracker.cfg.found_threshold
 
@@ -135,7 +140,7 @@ def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
         return None
     confirmed = s.pending is not None and math.hypot(best.cx - s.pending[0], best.cy - s.pending[1]) <= near
     s.pending = (best.cx, best.cy)
-    if confirmed and verify(tracker, frame, best, s_x, scale_z):
+    if confirmed and verify(tracker, frame, (best.cx, best.cy)):
         s.pending = None
         return best
     return None

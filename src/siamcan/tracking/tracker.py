@@ -263,6 +263,8 @@ class SiamCANTracker:
         candidate that scores above the local box takes the state there."""
         x, scale_z = self.search_crop(frame)
         box, conf = self.postprocess(*self._network(x), scale_z, frame.shape)
+        if conf >= self.cfg.found_threshold and not redetect.verify(self, frame, self.center):
+            conf = min(conf, self.cfg.lost_threshold)  # the remembered templates disagree: still lost (a look-alike)
         cand = redetect.search(self, frame, conf)
         if cand is not None:
             lr = cand.score * self.cfg.lr

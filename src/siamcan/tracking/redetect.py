@@ -5,12 +5,13 @@ While the tracker considers the target lost (see ``SiamCANTracker._follow_confid
 * keeps tracking locally as usual (the box is never frozen: where the target is still there, the local tracker goes
   on following it), and
 * searches the whole frame: search crops at the tracker's scale whose score grids cover the frame side by side
-  (``tiles``; at most ``redetect_tiles`` network runs a frame, the rest of the frame on the next frames), each
-  scored with the scale penalty but without the cosine window, and the best far-away candidate kept.
+  (``tiles``; at most ``redetect_tiles`` of them a frame, the rest of the frame on the next frames), each scored
+  with the scale penalty but without the cosine window, plus one crop centred on the last frame's best far-away
+  candidate (a target at the edge of a tile scores low there).
 
 The target is found again when the local box's confidence reaches ``found_threshold`` (``>= lost_threshold``: a
-hysteresis), or when a far-away candidate reaches it on two frames in a row at one place and scores above the local
-box, and (with template memory) the remembered templates agree: the tracker then moves there.
+hysteresis), or when a far-away candidate, the best one on two frames in a row at one place, reaches it on the second
+(re-centred) crop and scores above the local box, and (with template memory) the remembered templates agree: the tracker then moves there.
 
 Template memory (``memory_size`` > 0): besides the first template, the tracker keeps the template crops of up to
 ``memory_size`` frames whose confidence was at least ``memory_threshold`` (at least ``memory_gap`` frames apart, the
@@ -46,7 +47,7 @@ class Candidate:
 @dataclass
 class SearchState:
     """What re-detection remembers between frames (reset at ``init``)."""
-    pending: tuple[float, float] | None = None  # last frame's far candidate (to be confirmed at the same place)
+    pending: tuple[float, float] | None = None  # last frame's best far candidate (re-scored centred on it)
     sweep: int = 0  # next tile of the sweep over the frame
     memory: list = field(default_factory=list)  # [frame index, template crop, template state or None]
     last_memory: int = -10 ** 9  # frame index of the last stored template
@@ -122,8 +123,10 @@ def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
     scale_z = g.exemplar_size / s_z
     s_x = max(round(s_z * g.search_scale), 1)
     grid = tiles(g, frame.shape, s_x, tracker.center)
+    # last frame's best far candidate, re-scored on a crop centred on it (a target at the edge of a tile scores low
+    # there), then the next tiles of the sweep
     picks = [np.array(s.pending)] if s.pending is not None else []
-    n = min(max(c.redetect_tiles - len(picks), 0), len(grid))
+    n = min(c.redetect_tiles, len(grid))
     picks += [grid[(s.sweep + k) % len(grid)] for k in range(n)]
     s.sweep = (s.sweep + n) % len(grid)
     near = 0.5 * max(tracker.size)
@@ -135,12 +138,11 @@ def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
             continue  # the local box itself: the local tracker has it
         if best is None or cand.conf > best.conf:
             best = cand
-    if best is None or best.conf < c.found_threshold or best.conf <= local_conf:
-        s.pending = None
+    previous, s.pending = s.pending, (None if best is None else (best.cx, best.cy))
+    if best is None or best.conf < c.found_threshold or best.conf <= local_conf or previous is None:
         return None
-    confirmed = s.pending is not None and math.hypot(best.cx - s.pending[0], best.cy - s.pending[1]) <= near
-    s.pending = (best.cx, best.cy)
-    if confirmed and verify(tracker, frame, (best.cx, best.cy)):
+    # found when it was last frame's best far candidate too (at one place on two frames in a row)
+    if math.hypot(best.cx - previous[0], best.cy - previous[1]) <= near and verify(tracker, frame, (best.cx, best.cy)):
         s.pending = None
         return best
     return None

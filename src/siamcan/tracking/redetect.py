@@ -146,3 +146,25 @@ def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
         s.pending = None
         return best
     return None
+
+
+def lost_states(confidences, cfg) -> np.ndarray:
+    """The tracker's ``lost`` flag frame by frame, replayed from the confidences it reported (an eval's
+    ``<seq>_confidence.value``) with the config's thresholds: the same rule as ``SiamCANTracker._follow_confidence``
+    (``lost_frames`` in a row below ``lost_threshold``; found again at ``lost_threshold``, or with re-detection at
+    ``found_threshold``). Frames without a confidence (NaN: the init frame, an undecodable frame) change nothing."""
+    out = np.zeros(len(confidences), bool)
+    if not cfg.confidence_weights:
+        return out
+    lost, low = False, 0
+    for i, conf in enumerate(np.asarray(confidences, float)):
+        if not math.isnan(conf):
+            if conf >= (cfg.found_threshold if lost and cfg.redetect else cfg.lost_threshold):
+                lost, low = False, 0
+            elif conf >= cfg.lost_threshold:
+                low = 0
+            else:
+                low += 1
+                lost = lost or low >= cfg.lost_frames
+        out[i] = lost
+    return out

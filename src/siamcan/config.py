@@ -111,6 +111,9 @@ class TrackerConfig:
     # local box's, or a far candidate's on 2 frames in a row at one place
     found_threshold: float = 0.7
     redetect_tiles: int = 6  # network runs per lost frame for the whole-frame search (besides the local crop)
+    # the whole-frame search starts after this many lost frames, and runs only while the local box is below
+    # lost_threshold
+    redetect_after: int = 1
     # template memory: up to memory_size template crops of frames with confidence >= memory_threshold, at least
     # memory_gap frames apart; a far candidate is taken only when they agree (0: off)
     memory_size: int = 0
@@ -124,6 +127,8 @@ class TrackerConfig:
         _require("tracker", "redetect_tiles", self.redetect_tiles, 1 <= self.redetect_tiles <= 64, "between 1 and 64")
         _require("tracker", "found_threshold", self.found_threshold, self.found_threshold >= self.lost_threshold,
                  f">= tracker.lost_threshold ({self.lost_threshold})")
+        _require("tracker", "redetect_after", self.redetect_after, 1 <= self.redetect_after <= 1000,
+                 "between 1 and 1000")
         _require("tracker", "memory_size", self.memory_size, 0 <= self.memory_size <= 32, "between 0 and 32")
         _require("tracker", "memory_threshold", self.memory_threshold, 0.0 <= self.memory_threshold <= 1.0, "in [0, 1]")
         _require("tracker", "memory_gap", self.memory_gap, self.memory_gap >= 1, ">= 1")

@@ -11,7 +11,10 @@ While the tracker considers the target lost (see ``SiamCANTracker._follow_confid
 
 The target is found again when the local box's confidence reaches ``found_threshold`` (``>= lost_threshold``: a
 hysteresis), or when a far-away candidate, the best one on two frames in a row at one place, reaches it on the second
-(re-centred) crop and scores above the local box, and (with template memory) the remembered templates agree: the tracker then moves there.
+(re-centred) crop and scores above the local box. The whole-frame search runs only once the target has been lost for
+``redetect_after`` frames and while the local box's confidence is below ``lost_threshold``: a target lost for a
+moment, or one the local box holds again with some confidence, is most likely still there, and a look-alike
+elsewhere must not take the box (val's zebrafish: another fish scores higher than the target itself), and (with template memory) the remembered templates agree: the tracker then moves there.
 
 Template memory (``memory_size`` > 0): besides the first template, the tracker keeps the template crops of up to
 ``memory_size`` frames whose confidence was at least ``memory_threshold`` (at least ``memory_gap`` frames apart, the
@@ -52,6 +55,7 @@ class SearchState:
     memory: list = field(default_factory=list)  # [frame index, template crop, template state or None]
     last_memory: int = -10 ** 9  # frame index of the last stored template
     frame: int = 0  # frames seen since init
+    lost_for: int = 0  # lost frames so far (reset when the target is declared lost)
     tiles: int = 0  # network runs for the search so far (for the benchmark)
     verified: int = 0  # network runs for memory verification so far
 
@@ -119,6 +123,12 @@ def verify(tracker, frame: np.ndarray, centre) -> bool:
 def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
     """One frame of the whole-frame search; the far candidate to move to, once confirmed, else None."""
     c, g, s = tracker.cfg, tracker.geometry, tracker.search
+    s.lost_for += 1
+    if s.lost_for < c.redetect_after or local_conf >= c.lost_threshold:
+        # lost only a moment ago, or the local box is not unconfident now: the target is most likely still near it
+        # (a short-term dip; a look-alike elsewhere must not take the box), so nothing is searched this frame
+        s.pending = None
+        return None
     s_z = g.context_size(tracker.size[0], tracker.size[1])
     scale_z = g.exemplar_size / s_z
     s_x = max(round(s_z * g.search_scale), 1)

@@ -255,7 +255,7 @@ class SiamCANTracker:
         self.low += 1
         if self.low >= c.lost_frames and not self.lost:
             self.lost = True
-            self.search.pending = None
+            self.search.pending, self.search.lost_for = None, 0
 
     def _search_lost(self, frame: np.ndarray) -> tuple[list[float], float]:
         """One frame while the target is lost, with re-detection: the local tracker goes on as usual (the box is

@@ -24,6 +24,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help="also print 95%% intervals of the AUC and of the differences between trackers from N "
                         "resamplings of the sequences (seed 0; one-pass datasets)")
+    p.add_argument("--versus", default=None, metavar="NAME",
+                   help="paired bootstrap of every tracker against NAME: the difference of the success AUC (and "
+                        "of the VOT-LT F-score where frames are marked absent), its 95%% interval and the share of "
+                        "resamples where the tracker is ahead (--bootstrap N resamples, default 10000; seed 0)")
+    p.add_argument("--blocks", type=int, default=0, metavar="N",
+                   help="with --versus: resample N consecutive blocks of frames within each sequence instead of "
+                        "whole sequences (a single long sequence; e.g. 20)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise SiamcanError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.blocks and not args.versus:
+        raise SiamcanError("--blocks goes with --versus NAME (the paired comparison it resamples)")
+    if args.blocks < 0:
+        raise SiamcanError(f"--blocks must be >= 0, got {args.blocks}")
     if args.plot:
         check_plot_path(Path(args.plot))  # before any scoring
     for name in args.trackers or []:
@@ -51,9 +62,15 @@ def run(args: argparse.Namespace) -> int:
         _print_attributes(report, dataset.supervised)
     if args.per_sequence:
         print(format_per_sequence(report))
-    if args.bootstrap:
+    if args.bootstrap and not args.versus:
         report["bootstrap"] = bootstrap_auc(report["_sequences"], args.bootstrap)
         print(format_bootstrap(report["bootstrap"]))
+    if args.versus:
+        from ..evaluation.paired import compare, format_compare
+
+        report["versus"] = compare(report, args.versus, args.bootstrap or 10000, args.blocks,
+                                   results=Path(args.results))
+        print(format_compare(report["versus"]))
     if args.json:
         atomic_write_text(args.json, json.dumps(public(report), indent=2) + "\n")
         print(f"metrics: {args.json}")

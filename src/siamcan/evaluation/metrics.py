@@ -29,17 +29,28 @@ def _aligned(pred: np.ndarray, n: int) -> np.ndarray:
     return pred
 
 
+def frame_ious(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """IoU per frame for the success curve: -1 where the ground truth is invalid (w/h <= 0, NaN) or the box NaN."""
+    n = len(gt)
+    pred = _aligned(pred, n)
+    iou = np.full(n, -1.0)
+    valid = (gt[:, 2] > 0) & (gt[:, 3] > 0)
+    iou[valid] = box_iou(gt[valid], pred[valid])
+    return np.nan_to_num(iou, nan=-1.0)
+
+
 def success_curve(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Fraction of frames with IoU > t for the 21 thresholds; invalid ground truth (w/h <= 0, NaN) fails."""
     n = len(gt)
     if n == 0:
         return np.zeros(len(SUCCESS_THRESHOLDS))
-    pred = _aligned(pred, n)
-    iou = np.full(n, -1.0)
-    valid = (gt[:, 2] > 0) & (gt[:, 3] > 0)
-    iou[valid] = box_iou(gt[valid], pred[valid])
-    iou = np.nan_to_num(iou, nan=-1.0)
-    return (iou[None, :] > SUCCESS_THRESHOLDS[:, None]).sum(axis=1) / n
+    return (frame_ious(gt, pred)[None, :] > SUCCESS_THRESHOLDS[:, None]).sum(axis=1) / n
+
+
+def frame_success(iou: np.ndarray) -> np.ndarray:
+    """Each frame's share of the success AUC: the fraction of the 21 thresholds its IoU exceeds. The mean over a
+    sequence's frames is its success AUC (the AUC is linear in the frames), so blocks of frames can be pooled."""
+    return (np.asarray(iou)[:, None] > SUCCESS_THRESHOLDS[None, :]).mean(axis=1)
 
 
 def _distance_curve(gt_c: np.ndarray, pred_c: np.ndarray, valid: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -84,13 +95,22 @@ class OPEScore:
         return float(self.success.mean())
 
 
-def score_one_pass(seq: Sequence, pred: np.ndarray, exclude_absent: bool = False) -> OPEScore:
-    """Curves of one sequence; with ``exclude_absent`` frames flagged absent are left out (LaSOT)."""
+def one_pass_frames(seq: Sequence, pred: np.ndarray, exclude_absent: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The frames a one-pass score counts: ground truth, boxes and their frame indices (with ``exclude_absent``
+    frames flagged absent are left out, as LaSOT does)."""
     gt = seq.gt
     pred = _aligned(pred, len(gt))
+    index = np.arange(len(gt))
     if exclude_absent and seq.absent is not None:
         keep = ~seq.absent
-        gt, pred = gt[keep], pred[keep]
+        gt, pred, index = gt[keep], pred[keep], index[keep]
+    return gt, pred, index
+
+
+def score_one_pass(seq: Sequence, pred: np.ndarray, exclude_absent: bool = False) -> OPEScore:
+    """Curves of one sequence; with ``exclude_absent`` frames flagged absent are left out (LaSOT)."""
+    gt, pred, _ = one_pass_frames(seq, pred, exclude_absent)
     return OPEScore(seq.name, success_curve(gt, pred), precision_curve(gt, pred), norm_precision_curve(gt, pred),
                     list(seq.attributes))
 

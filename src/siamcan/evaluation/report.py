@@ -47,6 +47,7 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
         out["missing"] = missing
         out["compared"] = {"sequences": len(common), "of": len(candidates)}
     dataset = Dataset(dataset.name, common, dataset.supervised, dataset.exclude_absent)
+    out["_dataset"], out["_boxes"] = dataset, loaded
     for name in names:
         res = loaded[name]
         if dataset.supervised:
@@ -77,8 +78,23 @@ def longterm(dataset: Dataset, results: Path, tracker: str, boxes: dict) -> tupl
     """VOT long-term precision / recall / F-score of one tracker (:mod:`.longterm`) from its boxes and the
     ``<seq>_confidence.value`` files beside them; a sequence without one gets a constant confidence (every frame
     reported), and the summary says how many did. The init frame is left out."""
-    from ..geometry import box_iou
     from .longterm import longterm_scores
+
+    data, constant = longterm_frames(dataset, results, tracker, boxes)
+    if not data:
+        return {}, {}
+    lt = longterm_scores(data)
+    summary = {"precision": lt.precision, "recall": lt.recall, "fscore": lt.fscore, "threshold": lt.threshold,
+               "sequences_without_confidence": constant}
+    return summary, lt.per_sequence
+
+
+def longterm_frames(dataset: Dataset, results: Path, tracker: str, boxes: dict
+                    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], int]:
+    """Per sequence, the frames the long-term measures count (the init frame left out): overlaps (0 where the
+    target is absent), the tracker's confidence (from ``<seq>_confidence.value``; constant 1 where there is no such
+    file) and visibility; and how many sequences had no confidence file."""
+    from ..geometry import box_iou
     from .results import confidence_path, read_confidence, result_file, tracker_root
 
     root = tracker_root(results, dataset.name) / tracker
@@ -97,12 +113,7 @@ def longterm(dataset: Dataset, results: Path, tracker: str, boxes: dict) -> tupl
         if conf is None:
             conf, constant = np.ones(len(gt)), constant + 1
         data[s.name] = (overlaps[1:], conf[1:], visible[1:])
-    if not data:
-        return {}, {}
-    lt = longterm_scores(data)
-    summary = {"precision": lt.precision, "recall": lt.recall, "fscore": lt.fscore, "threshold": lt.threshold,
-               "sequences_without_confidence": constant}
-    return summary, lt.per_sequence
+    return data, constant
 
 
 def format_longterm(report: dict) -> str:

@@ -216,6 +216,9 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
 
 def _worker_init(spec: TrackerSpec, threads: int) -> None:
     global _WORKER_TRACKER
+    from ..threads import keep_frame_memory
+
+    keep_frame_memory()  # pool workers too (in-process, set_threads has done it)
     if threads and spec.kind == "siamcan":
         import torch
 

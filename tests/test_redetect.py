@@ -5,6 +5,8 @@ not taken, nothing extra runs while the target is not lost, and the lost flag ca
 confidences."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,8 @@ from siamcan.errors import SiamcanError
 from siamcan.geometry import CropGeometry
 from siamcan.tracking.redetect import lost_states, tiles
 from siamcan.tracking.tracker import SiamCANTracker
+
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 GEO = CropGeometry(stride=16, score_size=15)
 SIDE = 40
@@ -171,3 +175,40 @@ def test_found_threshold_is_a_hysteresis():
         TrackerConfig(lost_threshold=0.9, found_threshold=0.8)
     with pytest.raises(SiamcanError, match="memory_size"):
         TrackerConfig(memory_size=-1)
+
+
+def test_plot_confidence_script(tmp_path, capsys):
+    """benchmarks/plot_confidence.py on a tiny long-term sequence: absent frames shaded, lost / found replayed."""
+    import importlib.util
+
+    import cv2
+
+    from siamcan.zoo import resolve_config
+
+    root = tmp_path / "lt"
+    (root / "seq" / "img").mkdir(parents=True)
+    gt, rows, conf = [], [], [""]
+    for i in range(12):
+        cv2.imwrite(str(root / "seq" / "img" / f"{i + 1:04d}.jpg"), np.zeros((48, 64, 3), np.uint8))
+        absent = 4 <= i < 8
+        gt.append("nan,nan,nan,nan" if absent else "10,10,20,20")
+        rows.append("10,10,20,20")
+        if i:
+            conf.append("0.2" if absent else "0.99")
+    (root / "seq" / "groundtruth_rect.txt").write_text("\n".join(gt) + "\n")
+    res = tmp_path / "results" / "lt" / "trk"
+    res.mkdir(parents=True)
+    (res / "seq.txt").write_text("\n".join(rows) + "\n")
+    (res / "seq_confidence.value").write_text("\n".join(conf) + "\n")
+    spec = importlib.util.spec_from_file_location("plot_confidence", REPO / "benchmarks" / "plot_confidence.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "c.png"
+    assert mod.main([str(root), "seq", "--results", str(tmp_path / "results"), "--tracker", "trk", "--out",
+                     str(out)]) == 0
+    assert out.stat().st_size > 1000
+    cfg = dataclasses.replace(resolve_config(None).tracker, lost_frames=3, lost_threshold=0.5, found_threshold=0.9)
+    expected = lost_states(np.array([np.nan] + [float(c) for c in conf[1:]]), cfg)
+    assert list(np.flatnonzero(expected)) == [6, 7]  # the 3rd and 4th low frames; found again at the first 0.99
+    lost = int(lost_states(np.array([np.nan] + [float(c) for c in conf[1:]]), resolve_config(None).tracker).sum())
+    assert f"{lost} lost, 1 lost events, 1 found" in capsys.readouterr().out

@@ -5,11 +5,12 @@ the frames where the ground truth marks the target absent (shaded) and the overl
 
     siamcan eval ../runs/val-lt --format otb --results results/val-lt --threads 1       # the default model
     python benchmarks/plot_confidence.py ../runs/val-lt yamaha --results results/val-lt --tracker siamcan-nano \
-        --out docs/img/yamaha-confidence.png [--frames 300 700]
+        --out docs/img/yamaha-confidence.png [--frames 300 700] [--redetect: the run used --redetect]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--tracker", default="siamcan-nano", help="tracker name in the results folder")
     p.add_argument("--model", default=None, help="the config the results were made with (for the lost thresholds; "
                                                 "default: the default model)")
+    p.add_argument("--redetect", action="store_true", help="the results were made with --redetect")
     p.add_argument("--frames", nargs=2, type=int, default=None, metavar=("FIRST", "LAST"), help="a frame range")
     p.add_argument("--out", required=True, help="image file (png, pdf, svg)")
     a = p.parse_args(argv)
@@ -50,6 +52,8 @@ def main(argv=None) -> int:
         raise SiamcanError(f"no result file with confidences for {seq.name} in {folder}")
     boxes = read_one_pass(path)
     cfg = resolve_config(a.model).tracker
+    if a.redetect:
+        cfg = dataclasses.replace(cfg, redetect=True)
     lost = lost_states(conf, cfg)
     gt = seq.boxes
     visible = ~np.isnan(gt).any(axis=1)
@@ -60,7 +64,7 @@ def main(argv=None) -> int:
     t = np.arange(n)
     sel = slice(max(first, 0), min(last, n - 1) + 1)
 
-    fig, (ax_c, ax_o) = plt.subplots(2, 1, figsize=(13, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    fig, (ax_c, ax_o) = plt.subplots(2, 1, figsize=(15, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     for ax in (ax_c, ax_o):
         absent = ~visible[:n]
         starts = np.flatnonzero(absent & ~np.r_[False, absent[:-1]])
@@ -79,16 +83,20 @@ def main(argv=None) -> int:
     ax_c.plot(in_range(off), np.full(len(in_range(off)), low + 0.01), "^", color="tab:green", ms=5, label="found")
     ax_c.set(ylabel="confidence", ylim=(low, 1.01), title=f"{a.tracker} on {seq.name}: confidence, lost / found "
              f"({int(lost.sum())} frames lost, {int((~visible[:n]).sum())} absent)")
-    ax_c.legend(loc="lower right", fontsize=8, ncol=3)
+    ax_c.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     ax_o.plot(t[sel], iou[sel], color="k", lw=0.8, label="overlap with the ground truth")
     ax_o.set(xlabel="frame", ylabel="IoU", ylim=(0, 1), xlim=(sel.start, sel.stop - 1))
-    ax_o.legend(loc="lower right", fontsize=8)
+    ax_o.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     fig.tight_layout()
     out = Path(a.out)
     with atomic_output(out) as tmp:
         fig.savefig(tmp, dpi=110, format=out.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
-    print(f"{seq.name}: {n} frames, {int(lost.sum())} lost, {len(on)} lost events, {len(off)} found; plot: {out}")
+    returns = np.flatnonzero(visible[1:n] & ~visible[:n - 1]) + 1  # first visible frame after an absence
+    at_once = int(np.sum(iou[returns] >= 0.3))
+    print(f"{seq.name}: {n} frames, {int(lost.sum())} lost, {len(on)} lost events, {len(off)} found; the target "
+          f"returns {len(returns)} times after an absence, the box is on it (IoU >= 0.3) on the first frame back "
+          f"{at_once} times; plot: {out}")
     return 0
 
 

@@ -4,7 +4,8 @@
 # in one run, on the dev set (../shared/data/dev/otb-format: never used for training, choosing or tuning) or on the
 # set given as the second argument, with per-sequence AUCs and bootstrap intervals over the sequences; then the
 # long-term measures of val-lt (success AUC and VOT-LT F-score, paired block bootstrap against NanoTrack v3) on the dev
-# sequences where the target leaves the view (car, pedestrian2; skipped for a set without them).
+# sequences where the target leaves the view (car, pedestrian2; skipped for a set without them), with siamcan-nano
+# --redetect too.
 # Usage: benchmarks/dev_vs_nanotrack.sh [RESULTS_DIR] [DATASET]   (default: results/dev, the dev set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,10 @@ siamcan report "$DATA" --format otb --results "$OUT" --trackers siamcan-nano Nan
 LONG=()
 for s in car pedestrian2; do if [ -d "$DATA/$s" ]; then LONG+=("$s"); fi; done
 if [ ${#LONG[@]} -gt 0 ]; then
-    siamcan report "$DATA" --format otb --results "$OUT" --trackers siamcan-nano NanoTrackV3 NanoTrackV2 \
+    siamcan --no-progress eval "$DATA" --format otb --name siamcan-nano-redetect --redetect --results "$OUT" \
+        --sequences "${LONG[@]}"
+    siamcan report "$DATA" --format otb --results "$OUT" \
+        --trackers siamcan-nano siamcan-nano-redetect NanoTrackV3 NanoTrackV2 \
         --sequences "${LONG[@]}" --per-sequence --versus NanoTrackV3 --bootstrap 10000 --blocks 20 \
         --json "$OUT/report-longterm.json"
 fi

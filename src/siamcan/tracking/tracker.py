@@ -107,7 +107,6 @@ class SiamCANTracker:
         self.state = self.engine.template(z)
         self.lost, self.low = False, 0
         self.search = redetect.SearchState()  # re-detection and template memory (siamcan.tracking.redetect)
-        self.good = (self.center.copy(), self.size.copy())  # where the target was last seen with confidence
 
     def track(self, source, box, max_frames: int | None = None) -> Iterator[Step]:
         """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index
@@ -247,7 +246,6 @@ class SiamCANTracker:
             return
         if conf >= (c.found_threshold if self.lost and c.redetect else c.lost_threshold):
             self.low, self.lost = 0, False
-            self.good = (self.center.copy(), self.size.copy())
             return
         if conf >= c.lost_threshold:
             self.low = 0
@@ -264,7 +262,8 @@ class SiamCANTracker:
         x, scale_z = self.search_crop(frame)
         box, conf = self.postprocess(*self._network(x), scale_z, frame.shape)
         if conf >= self.cfg.found_threshold and not redetect.verify(self, frame, self.center):
-            conf = min(conf, self.cfg.lost_threshold)  # the remembered templates disagree: still lost (a look-alike)
+            # the remembered templates disagree (a look-alike): still lost, and the whole-frame search goes on
+            conf = min(conf, float(np.nextafter(self.cfg.lost_threshold, 0.0)))
         cand = redetect.search(self, frame, conf)
         if cand is not None:
             lr = cand.score * self.cfg.lr

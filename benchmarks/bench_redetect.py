@@ -4,6 +4,10 @@ tracker considers the target lost; on the other frames both trackers do the same
 computed either way), so the ratio should be 1 within noise. Prints the frames each tracker spent lost.
 
     python benchmarks/bench_redetect.py [--sequences Car4 Liquor ...] [--threads 1]
+
+With ``--long DIR`` (an OTB-layout folder with one long sequence, e.g. val-lt unpacked: ``python
+../shared/data/val-lt/unpack.py DIR``) it instead tracks that sequence with the default model and reports the cost
+per frame while the target is lost (local crop + whole-frame search) next to the cost of the other frames.
 """
 from __future__ import annotations
 
@@ -25,7 +29,11 @@ def main(argv=None) -> int:
     p.add_argument("--sequences", nargs="+", default=DEFAULT_SEQUENCES)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--long", default=None, metavar="DIR", help="cost per frame while lost, on this long sequence")
+    p.add_argument("--model", default=None, help="model name or config (default: the default model)")
     a = p.parse_args(argv)
+    if a.long:
+        return long_sequence(a)
 
     from siamcan.evaluation.datasets import load_dataset
     from siamcan.threads import set_threads
@@ -35,7 +43,7 @@ def main(argv=None) -> int:
     set_threads(a.threads)
     ds = load_dataset(Path(a.dataset) if a.dataset else shared_data_dir() / "val" / "otb-format", "otb")
     ds = ds.select(a.sequences)
-    base = Tracker.from_pretrained(None, threads=a.threads)
+    base = Tracker.from_pretrained(a.model, threads=a.threads)
     trackers = {flag: Tracker(base.engine, dataclasses.replace(base.cfg, redetect=flag)) for flag in (False, True)}
     times = {flag: [] for flag in trackers}
     lost = {flag: 0 for flag in trackers}
@@ -55,6 +63,35 @@ def main(argv=None) -> int:
           f"re-detection off {lost[False]}, on {lost[True]}")
     print(f"re-detection off: {off:.2f} ms/frame ({1e3 / off:.1f} frames/s); on: {on:.2f} ms/frame "
           f"({1e3 / on:.1f} frames/s); on/off speed {off / on:.3f}")
+    return 0
+
+
+def long_sequence(a) -> int:
+    from siamcan.evaluation.datasets import load_dataset
+    from siamcan.threads import set_threads
+    from siamcan.zoo import Tracker
+
+    set_threads(a.threads)
+    seq = next(iter(load_dataset(Path(a.long), "otb")))
+    tr = Tracker.from_pretrained(a.model, threads=a.threads)
+    if not tr.cfg.redetect:
+        print("note: re-detection is off in this config; lost frames run the local crop only")
+    times = {True: [], False: []}
+    tr.init(seq.frame(0), seq.init_box(0))
+    tiles = 0
+    for i in range(1, len(seq)):
+        f = seq.frame(i)
+        searching = tr.lost
+        before = tr.search.tiles + tr.search.verified
+        t0 = time.perf_counter()
+        tr.update(f)
+        times[searching].append(time.perf_counter() - t0)
+        if searching:
+            tiles += tr.search.tiles + tr.search.verified - before
+    lost, kept = (np.mean(times[k]) * 1e3 if times[k] else float("nan") for k in (True, False))
+    print(f"{seq.name}: {len(seq) - 1} frames, {a.threads} thread(s); target lost on {len(times[True])} of them")
+    print(f"lost (local crop + whole-frame search, {tiles / max(len(times[True]), 1):.1f} extra network runs a "
+          f"frame): {lost:.2f} ms/frame; not lost: {kept:.2f} ms/frame ({lost / kept:.1f}x)")
     return 0
 
 

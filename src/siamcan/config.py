@@ -106,15 +106,32 @@ class TrackerConfig:
     confidence_weights: tuple[float, ...] = ()
     lost_threshold: float = 0.5  # a frame whose confidence is below this is a "low" frame
     lost_frames: int = 3  # this many low frames in a row: the target is lost
-    redetect: bool = False  # while lost: search tiles over the whole frame (default on where it won on val)
-    found_threshold: float = 0.7  # confidence a candidate needs, at the same place on 2 frames in a row, to re-acquire
-    redetect_tiles: int = 6  # network runs per lost frame (the local crop and the next tiles of the sweep)
+    redetect: bool = False  # while lost: search tiles over the whole frame too (siamcan.tracking.redetect)
+    # with re-detection, the lost target is found again at this confidence (>= lost_threshold: a hysteresis): the
+    # local box's, or a far candidate's on 2 frames in a row at one place
+    found_threshold: float = 0.7
+    redetect_tiles: int = 6  # network runs per lost frame for the whole-frame search (besides the local crop)
+    # the whole-frame search starts after this many lost frames, and runs only while the local box is below
+    # lost_threshold
+    redetect_after: int = 1
+    # template memory: up to memory_size template crops of frames with confidence >= memory_threshold, at least
+    # memory_gap frames apart; a far candidate is taken only when they agree (0: off)
+    memory_size: int = 0
+    memory_threshold: float = 0.95
+    memory_gap: int = 50
 
     def __post_init__(self) -> None:
         _require("tracker", "lost_threshold", self.lost_threshold, 0.0 <= self.lost_threshold <= 1.0, "in [0, 1]")
         _require("tracker", "found_threshold", self.found_threshold, 0.0 <= self.found_threshold <= 1.0, "in [0, 1]")
         _require("tracker", "lost_frames", self.lost_frames, 1 <= self.lost_frames <= 1000, "between 1 and 1000")
         _require("tracker", "redetect_tiles", self.redetect_tiles, 1 <= self.redetect_tiles <= 64, "between 1 and 64")
+        _require("tracker", "found_threshold", self.found_threshold, self.found_threshold >= self.lost_threshold,
+                 f">= tracker.lost_threshold ({self.lost_threshold})")
+        _require("tracker", "redetect_after", self.redetect_after, 1 <= self.redetect_after <= 1000,
+                 "between 1 and 1000")
+        _require("tracker", "memory_size", self.memory_size, 0 <= self.memory_size <= 32, "between 0 and 32")
+        _require("tracker", "memory_threshold", self.memory_threshold, 0.0 <= self.memory_threshold <= 1.0, "in [0, 1]")
+        _require("tracker", "memory_gap", self.memory_gap, self.memory_gap >= 1, ">= 1")
         if isinstance(self.confidence_weights, tuple) and self.confidence_weights:
             if len(self.confidence_weights) != len(CONFIDENCE_FEATURES) + 1 or not all(
                     _num(w) and math.isfinite(w) for w in self.confidence_weights):

@@ -13,6 +13,7 @@ import numpy as np
 from ..config import TrackerConfig
 from ..errors import SiamcanError
 from ..geometry import CropGeometry
+from . import redetect
 from .confidence import confidence, score_features
 from .geometry import crop_patch, penalty_map, xywh_to_cxcywh
 
@@ -147,8 +148,8 @@ class SiamCANTracker:
         s_z = round(self.geometry.context_size(w, h))
         z = crop_patch(frame, self.center, c.exemplar_size, max(s_z, 1), self.channel_average)
         self.state = self.engine.template(z)
-        self.lost, self.low, self.pending, self.sweep = False, 0, None, 0
-        self.good = (self.center.copy(), self.size.copy())  # where the target was last seen with confidence
+        self.lost, self.low = False, 0
+        self.search = redetect.SearchState()  # re-detection and template memory (siamcan.tracking.redetect)
 
     def track(self, source, box, max_frames: int | None = None) -> Iterator[Step]:
         """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index
@@ -197,7 +198,10 @@ class SiamCANTracker:
             raise SiamcanError("tracker.update() called before tracker.init()")
         frame = check_frame(frame)
         if self.lost and self.cfg.redetect:
-            return self._search_lost(frame)
+            box, conf = self._search_lost(frame)
+            if self.cfg.memory_size:
+                redetect.remember(self, frame, conf)
+            return box, conf
         x, scale_z = self.search_crop(frame)
         cls, loc = self._network(x)
         decoded = decode_maps(cls[None], loc[None], self.points, 10.0 * self.cfg.instance_size)
@@ -211,6 +215,8 @@ class SiamCANTracker:
         its targets at once): move there, the confidence, lost or not."""
         box, conf = self._step(decoded, penalty, best, scale_z, frame.shape)
         self._follow_confidence(conf)
+        if self.cfg.memory_size:
+            redetect.remember(self, frame, conf)
         return box, conf
 
     # ------------------------------------------------------------- internals
@@ -267,73 +273,39 @@ class SiamCANTracker:
         (cx, cy), (width, height) = self.center, self.size
         return [float(v) for v in (cx - width / 2, cy - height / 2, width, height)]
 
-    # ------------------------------------------------------------- lost target (issue 20)
+    # ------------------------------------------------------------- lost target (issues 20, 25)
     def _follow_confidence(self, conf: float) -> None:
-        """``lost_frames`` low-confidence frames in a row: the target is lost. Without re-detection the tracker keeps
-        following its box and is found again at the next confident frame; with it, the state goes back to where
-        the target was last seen confidently and :meth:`_search_lost` takes over."""
+        """``lost_frames`` low-confidence frames in a row (below ``lost_threshold``): the target is lost. It is found
+        again at the next frame whose confidence reaches ``lost_threshold`` (without re-detection) or
+        ``found_threshold`` (with it: :meth:`_search_lost` runs until then)."""
         c = self.cfg
         if not c.confidence_weights:
             return
-        if conf >= c.lost_threshold:
+        if conf >= (c.found_threshold if self.lost and c.redetect else c.lost_threshold):
             self.low, self.lost = 0, False
-            self.good = (self.center.copy(), self.size.copy())
+            return
+        if conf >= c.lost_threshold:
+            self.low = 0
             return
         self.low += 1
         if self.low >= c.lost_frames and not self.lost:
-            self.lost, self.pending, self.sweep = True, None, 0
-            if c.redetect:
-                self.center, self.size = (v.copy() for v in self.good)
-
-    def _tiles(self, frame_shape, s_x: float) -> list[np.ndarray]:
-        """Search-crop centres whose score grids cover the whole frame side by side, nearest to the last seen
-        position first (the searched region grows outward from there)."""
-        g = self.geometry
-        span = max((g.score_size - 1) * g.stride * s_x / g.instance_size, 1.0)  # image px the grid covers
-        ih, iw = frame_shape[:2]
-        xs = np.arange(span / 2, iw + span / 2, span).clip(0, iw)
-        ys = np.arange(span / 2, ih + span / 2, span).clip(0, ih)
-        centres = np.array([(x, y) for y in ys for x in xs])
-        order = np.argsort(np.hypot(*(centres - self.center).T), kind="stable")
-        return [centres[i] for i in order]
+            self.lost = True
+            self.search.pending, self.search.lost_for = None, 0
 
     def _search_lost(self, frame: np.ndarray) -> tuple[list[float], float]:
-        """One frame of re-detection: ``redetect_tiles`` crops - at the last seen position, at the last frame's
-        candidate and at the next tiles of a sweep over the frame - each scored without the cosine window (the
-        target may be anywhere in it). The target is re-acquired when the best candidate has confidence >=
-        ``found_threshold`` on two frames in a row at the same place; until then the reported box stays where the
-        target was last seen, with the best candidate's confidence."""
-        c, g = self.cfg, self.geometry
-        s_z = g.context_size(self.size[0], self.size[1])
-        scale_z = g.exemplar_size / s_z
-        s_x = max(round(s_z * g.search_scale), 1)
-        tiles = self._tiles(frame.shape, s_x)
-        # the last seen position, last frame's candidate (to confirm it) and the next tiles of the sweep
-        picks = [self.center] + ([np.array(self.pending)] if self.pending is not None else [])
-        n = max(c.redetect_tiles - len(picks), 0)
-        picks += [tiles[(self.sweep + k) % len(tiles)] for k in range(n)]
-        self.sweep = (self.sweep + n) % len(tiles)
-        best = None
-        for centre in picks:
-            crop = crop_patch(frame, centre, g.instance_size, s_x, self.channel_average)
-            score, pcx, pcy, pw, ph = self._decode(*self._network(crop))
-            pscore = penalty_map(pw, ph, self.size[0] * scale_z, self.size[1] * scale_z, c.penalty_k) * score
-            k = int(np.argmax(pscore))
-            conf = self._confidence(score, k)
-            if best is None or conf > best[0]:
-                best = (conf, centre[0] + pcx[k] / scale_z, centre[1] + pcy[k] / scale_z, pw[k] / scale_z,
-                        ph[k] / scale_z, score[k])
-        conf, cx, cy, bw, bh, s = best
-        if conf >= c.found_threshold:
-            near = self.pending is not None and math.hypot(cx - self.pending[0], cy - self.pending[1]) <= \
-                0.5 * max(self.size)
-            if near:  # confirmed on a second frame: found again
-                lr = s * c.lr
-                self._move(cx, cy, self.size[0] * (1 - lr) + bw * lr, self.size[1] * (1 - lr) + bh * lr, frame.shape)
-                self.lost, self.low, self.pending = False, 0, None
-                self.good = (self.center.copy(), self.size.copy())
-                return self._box(), conf
-            self.pending = (cx, cy)
-        else:
-            self.pending = None
-        return self._box(), conf
+        """One frame while the target is lost, with re-detection: the local tracker goes on as usual (the box is
+        never frozen) and :func:`siamcan.tracking.redetect.search` looks over the whole frame; a confirmed far
+        candidate that scores above the local box takes the state there."""
+        x, scale_z = self.search_crop(frame)
+        box, conf = self.postprocess(*self._network(x), scale_z, frame.shape)
+        if conf >= self.cfg.found_threshold and not redetect.verify(self, frame, self.center):
+            # the remembered templates disagree (a look-alike): still lost, and the whole-frame search goes on
+            conf = min(conf, float(np.nextafter(self.cfg.lost_threshold, 0.0)))
+        cand = redetect.search(self, frame, conf)
+        if cand is not None:
+            lr = cand.score * self.cfg.lr
+            self._move(cand.cx, cand.cy, self.size[0] * (1 - lr) + cand.w * lr, self.size[1] * (1 - lr) + cand.h * lr,
+                       frame.shape)
+            box, conf = self._box(), cand.conf
+        self._follow_confidence(conf)
+        return box, conf

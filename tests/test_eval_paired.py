@@ -116,7 +116,7 @@ def test_one_better_block_is_ahead_when_it_is_drawn(tmp_path):
     (["--blocks", "4"], "--blocks goes with --versus"),
     (["--versus", "C"], "--versus C: no such tracker"),
     (["--versus", "A", "--blocks", "500"], "--blocks 500: the shortest sequence has only 40 frames"),
-    (["--versus", "A", "--blocks", "20", "--bootstrap", "100000000"], "is too many"),
+    (["--versus", "A", "--blocks", "20", "--bootstrap", "100000000"], "--bootstrap must be between 0 and"),
     (["--versus", "A", "--blocks", "-1"], "--blocks must be >= 0"),
 ])
 def test_bad_options_are_one_line(scored, capsys, extra, message):
@@ -135,3 +135,16 @@ def test_sequence_bootstrap_matches_bootstrap_auc():
     means = w @ np.array([0.1, 0.5, 0.9]) / 3
     lo, hi = np.percentile(means, [2.5, 97.5])
     assert bootstrap_auc(per, samples=5000)["trackers"]["A"]["ci"] == pytest.approx([lo, hi])
+
+
+def test_too_many_draws_are_refused_before_any_allocation(scored):
+    """The API has no --bootstrap bound: resamples x units is bounded instead."""
+    from siamcan.errors import SiamcanError
+    from siamcan.evaluation.datasets import load_dataset
+    from siamcan.evaluation.paired import compare
+    from siamcan.evaluation.report import score_trackers
+
+    data, results = scored
+    report = score_trackers(load_dataset(data, "otb"), results)
+    with pytest.raises(SiamcanError, match="is too many"):
+        compare(report, "A", samples=10**7, blocks=20, results=results)

@@ -201,19 +201,23 @@ class CliChild:
     blocks on a pipe. Use as a context manager: leaving the block kills the child if it is still running, and on a
     failed assertion or a timeout its whole group; every wait is bounded."""
 
-    def __init__(self, args: list, env_extra: dict | None = None, program: list | None = None):
+    def __init__(self, args: list, env_extra: dict | None = None, program: list | None = None,
+                 cwd=None, stdin=None, env: dict | None = None):
         """``program``: what runs ``args`` (default: ``python -m siamcan.cli.main``); ``env_extra``: variables
-        set (or, with the value None, unset) in the child."""
+        set (or, with the value None, unset) in the child; ``env``: its whole environment instead of this
+        process's; ``cwd``; ``stdin`` (default: none, as a script's; a pty's end for a terminal)."""
         import subprocess
         import sys
         import threading
 
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="", **(env_extra or {}))
+        base = os.environ if env is None else env
+        env = dict(base, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", TQDM_DISABLE="", **(env_extra or {}))
         env = {k: v for k, v in env.items() if v is not None}  # env_extra {NAME: None}: NAME unset in the child
         program = program or [sys.executable, "-m", "siamcan.cli.main"]
         self.proc = subprocess.Popen([*program, *map(str, args)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     env=env, preexec_fn=_own_group_default_sigint)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL if stdin is None else stdin,
+                                     env=env, cwd=cwd, preexec_fn=_own_group_default_sigint)
         self.pid = self.proc.pid
         self._out: list[bytes] = []
         self._err: list[bytes] = []
@@ -251,6 +255,23 @@ class CliChild:
             time.sleep(0.05)
         raise AssertionError(f"{pattern!r} not seen (exit {self.proc.poll()}):\n"
                              + self.err.decode(errors="replace")[-2000:])
+
+    def first_line(self, timeout: float = 180) -> str:
+        """Stdout's first line, waited for at most ``timeout`` s."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"\n" in self.out:
+                return self.out.split(b"\n", 1)[0].decode(errors="replace")
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line on stdout within {timeout} s (exit {self.proc.poll()}):\n"
+                             + self.err.decode(errors="replace")[-2000:])
+
+    def poll(self):
+        return self.proc.poll()
 
     def send_signal(self, sig: int) -> None:
         self.proc.send_signal(sig)

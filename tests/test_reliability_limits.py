@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from siamcan.cli.main import main
 
+from conftest import run_child
 from test_reliability_hostile import _config, _otb, assert_one_line, run_cli
 from test_reliability_input import write_frames
 
@@ -334,10 +334,10 @@ def test_video_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, name, lim
     out = tmp_path / "out"
     out.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TQDM_DISABLE": "1"}
-    proc = subprocess.run([sys.executable, "-c", FSIZE_CHILD, str(limit), "track", str(frames), "--init",
-                           "10,10,50,50", "--threads", "1", "--output", str(tmp_path / "o.txt"), "--save-video",
-                           str(out / name)], capture_output=True, text=True, env=env, timeout=300)
-    err = proc.stderr
+    proc = run_child([sys.executable, "-c", FSIZE_CHILD, str(limit), "track", str(frames), "--init",
+                      "10,10,50,50", "--threads", "1", "--output", str(tmp_path / "o.txt"), "--save-video",
+                      str(out / name)], 300, env=env)
+    err = proc.stderr.decode(errors="replace")
     assert proc.returncode == 1, err  # an environment failure, not bad input (and not -11, SIGSEGV)
     assert "Traceback" not in err
     lines = [ln for ln in err.splitlines() if "error:" in ln]

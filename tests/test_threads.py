@@ -130,13 +130,14 @@ def test_keep_frame_memory_stops_refaulting_every_frame():
     """Without it glibc hands the freed top of the heap back after every frame and faults ~1,350 pages (two 2.8 MB
     buffers) in again on the next; with it the pages stay (the cause of issue 25's slow ``cv2.imread`` in eval)."""
     import os
-    import subprocess
+
+    from conftest import run_child
 
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     per_frame = {}
     for mode in ("plain", "keep"):
-        out = subprocess.run([sys.executable, "-c", _FRAMES_LOOP, mode], capture_output=True, text=True, env=env,
-                             timeout=120, check=True).stdout
-        per_frame[mode] = float(out.strip())
+        proc = run_child([sys.executable, "-c", _FRAMES_LOOP, mode], 120, env=env)
+        assert proc.returncode == 0, proc.stderr.decode()
+        per_frame[mode] = float(proc.stdout.decode().strip())
     assert per_frame["plain"] > 1000  # the glibc behaviour this guards against, as measured
     assert per_frame["keep"] < 10

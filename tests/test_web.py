@@ -20,6 +20,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import CliChild, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("SIAMCAN_CHROMIUM", "/usr/bin/chromium")
@@ -60,44 +62,22 @@ def clip(tmp_path_factory) -> tuple[Path, np.ndarray]:
 
 
 @contextlib.contextmanager
-def server(args: list[str], cwd: Path, stdin=subprocess.DEVNULL):
-    """``siamcan ARGS --no-browser`` in a child process; yields ``(url, process)``; always ends it."""
-    proc = subprocess.Popen([sys.executable, "-m", "siamcan.cli.main", *args, "--no-browser"], cwd=cwd, env=_env(),
-                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = _first_line(proc, START_TIMEOUT)
-        m = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=([\w-]+)", line)
-        assert m, f"no URL in the first line: {line!r}; stderr: {_drain(proc)}"
-        yield m.group(0), proc
-    finally:
-        _end(proc)
-
-
-def _first_line(proc: subprocess.Popen, timeout: float) -> str:
-    import threading
-
-    out: list[str] = []
-    t = threading.Thread(target=lambda: out.append(proc.stdout.readline()), daemon=True)
-    t.start()
-    t.join(timeout)
-    if not out:
-        raise AssertionError(f"the server printed no line within {timeout} s")
-    return out[0]
-
-
-def _drain(proc: subprocess.Popen) -> str:
-    _end(proc)
-    return proc.stderr.read() if proc.stderr else ""
-
-
-def _end(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+def server(args: list[str], cwd: Path, stdin=None):
+    """``siamcan ARGS --no-browser`` in a child process (conftest's CliChild: bounded waits, killed on failure);
+    yields ``(url, child)``; always ends it, with SIGINT first as a user would."""
+    with CliChild([*args, "--no-browser"], cwd=cwd, stdin=stdin, env=_env()) as child:
         try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+            line = child.first_line(START_TIMEOUT)
+            m = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=([\w-]+)", line)
+            assert m, f"no URL in the first line: {line!r}; stderr: {child.err.decode(errors='replace')}"
+            yield m.group(0), child
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+                try:
+                    child.wait(20)
+                except subprocess.TimeoutExpired:
+                    child.kill()
 
 
 def _get(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, bytes]:
@@ -112,12 +92,12 @@ def _get(url: str, data: bytes | None = None, headers: dict | None = None) -> tu
 # ------------------------------------------------------------------ command line, no browser
 def test_no_init_without_a_terminal_fails_at_once_naming_both_ways(clip, tmp_path):
     path, _ = clip
-    proc = subprocess.run([sys.executable, "-m", "siamcan.cli.main", "track", str(path)], cwd=tmp_path, env=_env(),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    proc = run_child([sys.executable, "-m", "siamcan.cli.main", "track", str(path)], 120, cwd=tmp_path, env=_env())
     assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--init X,Y,W,H" in lines[0] and "--init browser" in lines[0], proc.stderr
-    assert proc.stdout == "" and not list(tmp_path.iterdir())  # nothing started, nothing written
+    err = proc.stderr.decode()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--init X,Y,W,H" in lines[0] and "--init browser" in lines[0], err
+    assert proc.stdout == b"" and not list(tmp_path.iterdir())  # nothing started, nothing written
 
 
 def test_companion_names_never_overwrite_the_source():
@@ -128,6 +108,18 @@ def test_companion_names_never_overwrite_the_source():
 
 
 @pytest.mark.slow
+def _finished_run(base: str, token: str, timeout: float = 120.0) -> dict:
+    """Poll the page's progress until the run ends (bounded), then its result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = json.loads(_get(f"{base}/api/progress?token={token}")[1])
+        if state["state"] != "running":
+            break
+        time.sleep(0.2)
+    assert state["state"] == "done", state
+    return json.loads(_get(f"{base}/api/result?token={token}")[1])
+
+
 def test_server_in_a_terminal(clip, tmp_path):
     """stdin a terminal (a pty), no --init: one line with the URL, then it waits. Token on every request (none,
     wrong, another port's cookie), loopback Host only, body limit, no path reaches the file system. A run from a
@@ -177,14 +169,7 @@ def test_server_in_a_terminal(clip, tmp_path):
             status, body = _get(f"{base}/api/track?token={token}",
                                 data=json.dumps({"boxes": [box], "start": start}).encode())
             assert status == 202, body
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                state = json.loads(_get(f"{base}/api/progress?token={token}")[1])
-                if state["state"] != "running":
-                    break
-                time.sleep(0.2)
-            assert state["state"] == "done", state
-            result = json.loads(_get(f"{base}/api/result?token={token}")[1])
+            result = _finished_run(base, token)
             assert result["start"] == start and result["frames"] == CLIP_FRAMES - start
             assert result["command"] is None  # no command-line equivalent for a later start frame
             status, mot = _get(f"{base}/files/mot?token={token}")
@@ -195,21 +180,14 @@ def test_server_in_a_terminal(clip, tmp_path):
             two = [[int(round(v)) for v in gt[0]], [20, 20, 60, 50]]
             status, body = _get(f"{base}/api/track?token={token}", data=json.dumps({"boxes": two}).encode())
             assert status == 202, body
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                state = json.loads(_get(f"{base}/api/progress?token={token}")[1])
-                if state["state"] != "running":
-                    break
-                time.sleep(0.2)
-            assert state["state"] == "done", state
-            result = json.loads(_get(f"{base}/api/result?token={token}")[1])
+            result = _finished_run(base, token)
             assert [t["id"] for t in result["targets"]] == [1, 2] and result["files"]["mot"].endswith("clip.mot.txt")
             assert result["command"].count("--init") == 2
             status, mot = _get(f"{base}/files/mot?token={token}")
             assert status == 200 and mot == (tmp_path / "clip.mot.txt").read_bytes()
             proc.send_signal(signal.SIGINT)
             assert proc.wait(30) == 0
-            assert "server stopped" in proc.stderr.read()
+            assert "server stopped" in proc.err.decode()
     finally:
         os.close(master)
         os.close(slave)
@@ -328,9 +306,8 @@ def test_draw_track_and_watch_in_chromium(browser, clip, tmp_path):
         cli.mkdir()
         assert f"--init {','.join(str(v) for v in drawn)}" in command
         argv = shlex.split(command)[2:]
-        proc = subprocess.run([sys.executable, "-m", "siamcan.cli.main", "track", *argv], cwd=cli, env=_env(),
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        proc = run_child([sys.executable, "-m", "siamcan.cli.main", "track", *argv], 300, cwd=cli, env=_env())
+        assert proc.returncode == 0, proc.stderr.decode()
         assert (cli / "clip.boxes.txt").read_text() == (web / "clip.boxes.txt").read_text()
         assert (cli / "clip.scores.txt").read_text() == (web / "clip.scores.txt").read_text()
         rows = (web / "clip.boxes.txt").read_text().splitlines()

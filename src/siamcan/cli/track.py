@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.targets and (not args.init or args.init == ["browser"]):  # draw the boxes in a web page
         from .web import track_in_browser
 
-        return track_in_browser(args)
+        return track_in_browser(args, open_run, track_to_files)
     boxes = target_boxes(args)
     source, tracker, output = open_run(args, boxes)
     track_to_files(args, source, tracker, boxes, output)

@@ -17,8 +17,10 @@ def add_web_options(p: argparse.ArgumentParser, when: str | None = None) -> None
                         "desktop session)")
 
 
-def track_in_browser(args: argparse.Namespace) -> int:
-    """``siamcan track SOURCE`` (no ``--init``, or ``--init browser``): serve the drawing page until Ctrl-C."""
+def track_in_browser(args: argparse.Namespace, open_run, track_to_files) -> int:
+    """``siamcan track SOURCE`` (no ``--init``, or ``--init browser``): serve the drawing page until Ctrl-C.
+    ``open_run`` / ``track_to_files``: the command's own set-up and tracking (:mod:`siamcan.cli.track`, which calls
+    this; passed in, so this module does not import it back)."""
     if args.init is None and not _interactive():
         raise SiamcanError("no --init box and no terminal to wait in: give the box with --init X,Y,W,H (or a box "
                            "file), or draw it in a web page with --init browser")
@@ -30,8 +32,6 @@ def track_in_browser(args: argparse.Namespace) -> int:
                            "the box with --init X,Y,W,H") from None
     from ..web.server import serve
     from ..web.track import TrackSession, routes
-    from .track import open_run, track_to_files
-
     source, tracker, output = open_run(args, None)
     try:
         session = TrackSession(args, source, tracker, output, track_to_files)

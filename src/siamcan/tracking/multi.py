@@ -11,9 +11,6 @@ single tracker gets on the same frames (float rounding of the batched network as
 """
 from __future__ import annotations
 
-import itertools
-import os
-import sys
 import time
 from typing import Iterator, NamedTuple
 
@@ -151,20 +148,13 @@ class MultiTracker:
         """Track ``boxes`` (a list or dict id -> box, in the first frame) through ``source`` (as
         :meth:`SiamCANTracker.track`: a video file, a folder of images, a camera index, a stream URL or any iterable
         of frames). Yields a :class:`MultiStep` per frame, the first included; break out of the loop to stop."""
-        from .sources import FrameSource
+        from .sources import numbered_frames
 
-        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
-            raise SiamcanError(f"max_frames must be a positive integer or None, got {max_frames!r}")
-        is_source = isinstance(source, (str, os.PathLike, int)) and not isinstance(source, bool)
-        frames = FrameSource(str(source) if isinstance(source, int) else source) if is_source else source
+        frames = numbered_frames(source, max_frames)
         try:
             prev: list[TargetStep] = []
-            limit = None if max_frames is None else min(max_frames, sys.maxsize)
-            for n, frame in enumerate(itertools.islice(frames, limit)):
+            for n, frame in frames:
                 if n == 0:
-                    if frame is None:
-                        name = f" ({frames.frame_name(0)})" if isinstance(frames, FrameSource) else ""
-                        raise SiamcanError(f"the first frame{name} cannot be decoded")
                     self.init(frame, boxes)
                     prev = [TargetStep(int(i), [float(v) for v in b], 1.0) for i, b in _items(boxes)]
                     yield MultiStep(0, frame, prev)
@@ -176,8 +166,7 @@ class MultiTracker:
                     prev = self.update(frame)
                     yield MultiStep(n, frame, prev, time.perf_counter() - t0)
         finally:
-            if isinstance(frames, FrameSource):
-                frames.close()
+            frames.close()
 
     # ------------------------------------------------------------- internals
     def _id_list(self) -> str:

@@ -10,7 +10,9 @@ loaded), and it can be iterated only once.
 """
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -191,3 +193,24 @@ def _read_capture(cap: cv2.VideoCapture, first: np.ndarray | None = None) -> Ite
             yield frame
     finally:
         cap.release()
+
+
+def numbered_frames(source, max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray | None]]:
+    """``(index, frame)`` of ``source`` - a video file, a folder of images, a camera index (``0`` or ``"0"``), a
+    stream URL (:class:`FrameSource`) or any iterable of frames - for the trackers' ``track``: at most
+    ``max_frames``, read lazily; a frame that cannot be decoded is None, except the first, which is an error. A
+    source this opened is closed when the loop ends or the generator is closed."""
+    if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
+        raise SiamcanError(f"max_frames must be a positive integer or None, got {max_frames!r}")
+    is_source = isinstance(source, (str, os.PathLike, int)) and not isinstance(source, bool)
+    frames = FrameSource(str(source) if isinstance(source, int) else source) if is_source else source
+    try:
+        limit = None if max_frames is None else min(max_frames, sys.maxsize)  # islice takes at most maxsize
+        for i, frame in enumerate(itertools.islice(frames, limit)):
+            if i == 0 and frame is None:
+                name = f" ({frames.frame_name(0)})" if isinstance(frames, FrameSource) else ""
+                raise SiamcanError(f"the first frame{name} cannot be decoded")
+            yield i, frame
+    finally:
+        if isinstance(frames, FrameSource):
+            frames.close()

@@ -1,10 +1,7 @@
 """The SiamCAN tracker (SPEC §4): crop, network, cosine window, scale/ratio penalty, size smoothing, clipping."""
 from __future__ import annotations
 
-import itertools
 import math
-import os
-import sys
 import time
 from typing import Iterator, NamedTuple
 
@@ -157,20 +154,13 @@ class SiamCANTracker:
 
         Yields a ``Step`` per frame, the first frame included, reading frames lazily; stop early by breaking out of
         the loop."""
-        from .sources import FrameSource
+        from .sources import numbered_frames
 
-        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 1):
-            raise SiamcanError(f"max_frames must be a positive integer or None, got {max_frames!r}")
-        is_source = isinstance(source, (str, os.PathLike, int)) and not isinstance(source, bool)
-        frames = FrameSource(str(source) if isinstance(source, int) else source) if is_source else source
+        frames = numbered_frames(source, max_frames)
         try:
             prev = None
-            limit = None if max_frames is None else min(max_frames, sys.maxsize)  # islice takes at most maxsize
-            for i, frame in enumerate(itertools.islice(frames, limit)):
+            for i, frame in frames:
                 if i == 0:
-                    if frame is None:
-                        name = f" ({frames.frame_name(0)})" if isinstance(frames, FrameSource) else ""
-                        raise SiamcanError(f"the first frame{name} cannot be decoded")
                     self.init(frame, box)
                     prev = [float(v) for v in box]
                     yield Step(0, frame, prev, 1.0)
@@ -181,8 +171,7 @@ class SiamCANTracker:
                     prev, score = self.update(frame)
                     yield Step(i, frame, prev, score, time.perf_counter() - t0, self.lost)
         finally:
-            if isinstance(frames, FrameSource):
-                frames.close()
+            frames.close()
 
     def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         g = self.geometry

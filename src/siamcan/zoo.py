@@ -155,14 +155,14 @@ def pretrained_engine(model=None, weights=None, device=None, benchmark=None, bac
     return make_engine(net, device, backend, cfg=cfg, threads=threads), tcfg, cfg
 
 
-class Tracker(SiamCANTracker):
-    """The public tracker: ``Tracker.from_pretrained("siamcan-nano")``, ``init(frame, box)``, ``update(frame)``."""
+class _Pretrained:
+    """``from_pretrained`` of the public trackers: a named model (or config, weights, backend) to an engine and the
+    tracker values, handed to the tracker class's own ``(engine, cfg)`` constructor."""
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | Config | None = None, weights: str | os.PathLike | None = None,
                         device: str | None = None, benchmark: str | None = None, backend: str = "auto",
-                        tracker_config: TrackerConfig | None = None, onnx_dir=None,
-                        threads: int | None = None) -> "Tracker":
+                        tracker_config: TrackerConfig | None = None, onnx_dir=None, threads: int | None = None):
         engine, tcfg, cfg = pretrained_engine(model, weights, device, benchmark, backend, tracker_config, onnx_dir,
                                               threads)
         tr = cls(engine, tcfg)
@@ -170,21 +170,14 @@ class Tracker(SiamCANTracker):
         return tr
 
 
-class MultiTracker(_MultiTracker):
+class Tracker(_Pretrained, SiamCANTracker):
+    """The public tracker: ``Tracker.from_pretrained("siamcan-nano")``, ``init(frame, box)``, ``update(frame)``."""
+
+
+class MultiTracker(_Pretrained, _MultiTracker):
     """Several targets, one batched network call per frame: ``MultiTracker.from_pretrained("siamcan-nano")``,
     ``init(frame, boxes)``, ``add(frame, box)``, ``remove(id)``, ``update(frame)``, ``track(source, boxes)``
     (:mod:`siamcan.tracking.multi`). Same arguments as :meth:`Tracker.from_pretrained`."""
-
-    @classmethod
-    def from_pretrained(cls, model: str | os.PathLike | Config | None = None, weights: str | os.PathLike | None = None,
-                        device: str | None = None, benchmark: str | None = None, backend: str = "auto",
-                        tracker_config: TrackerConfig | None = None, onnx_dir=None,
-                        threads: int | None = None) -> "MultiTracker":
-        engine, tcfg, cfg = pretrained_engine(model, weights, device, benchmark, backend, tracker_config, onnx_dir,
-                                              threads)
-        tr = cls(engine, tcfg)
-        tr.config = cfg
-        return tr
 
 
 __all__ = ["Tracker", "MultiTracker", "load_model", "resolve_config", "available_models", "make_engine",

@@ -101,7 +101,7 @@ def test_no_init_without_a_terminal_fails_at_once_naming_both_ways(clip, tmp_pat
 
 
 def test_companion_names_never_overwrite_the_source():
-    from siamcan.web.track import companion
+    from siamcan.fileio import companion
 
     assert companion(Path("out/video.boxes.txt"), ".track.mp4") == Path("out/video.track.mp4")
     assert companion(Path("b.txt"), ".scores.txt") == Path("b.scores.txt")

@@ -180,6 +180,15 @@ def write_boxes(path: str | os.PathLike, boxes: Iterable[Sequence[float]], decim
     atomic_write_text(path, "".join(format_box(b, decimals) + "\n" for b in boxes))
 
 
+def companion(output: Path, suffix: str) -> Path:
+    """A file beside a boxes file, named after it: ``video.boxes.txt`` -> ``video.mot.txt`` (several targets),
+    ``video.track.mp4`` / ``video.scores.txt`` (the web page's video and scores); never the source's own name
+    (``video.mp4`` stays untouched)."""
+    name = output.name
+    stem = name[:-len(".boxes.txt")] if name.endswith(".boxes.txt") else Path(name).stem
+    return output.with_name(stem + suffix)
+
+
 def format_mot(rows: Iterable[tuple[int, int, Sequence[float], float]], decimals: int = 4) -> str:
     """MOT-challenge text: ``frame,id,x,y,w,h,conf,-1,-1,-1`` per (1-based frame, id, box, confidence)."""
     return "".join(f"{frame},{i},{format_box(box, decimals)},{float(conf):.{decimals}f},-1,-1,-1\n"

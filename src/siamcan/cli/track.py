@@ -100,15 +100,10 @@ def target_boxes(args: argparse.Namespace) -> list[list[float]]:
     return [init_box(text) for text in args.init]
 
 
-def mot_output(output: Path) -> Path:
-    """The default output for several targets: ``<name>.mot.txt`` beside ``<name>.boxes.txt``."""
-    stem = output.name[:-len(".boxes.txt")] if output.name.endswith(".boxes.txt") else output.stem
-    return output.with_name(stem + ".mot.txt")
-
-
 def open_run(args: argparse.Namespace, boxes: list[list[float]] | None):
     """Check the options, open SOURCE and load the tracker (before any frame is tracked): ``(source, tracker,
     output)``. ``boxes`` None: not known yet (the web page asks for them)."""
+    from ..fileio import companion
     from ..tracking.sources import FrameSource
     from ..tracking.tracker import check_box
     from ..tracking.video import check_video_name
@@ -128,7 +123,7 @@ def open_run(args: argparse.Namespace, boxes: list[list[float]] | None):
                 raise SiamcanError(f"target {i}: {e}" if multi else str(e)) from None
         output = Path(args.output) if args.output else default_output(args.source, source.stream)
         if multi and not args.output:
-            output = mot_output(output)
+            output = companion(output, ".mot.txt")
         if output.is_dir():
             raise SiamcanError(f"--output {output} is a folder, expected a file name")
         if args.scores and Path(args.scores).is_dir():

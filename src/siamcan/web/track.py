@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import SiamcanError
+from ..fileio import companion, format_mot
 from .frames import FrameReader
 
 # Targets one run may track: several go through siamcan.MultiTracker (one batched network call per frame), as
@@ -41,14 +42,6 @@ class _FromFrame:
 
     def close(self) -> None:
         self.source.close()
-
-
-def companion(output: Path, suffix: str) -> Path:
-    """``video.boxes.txt`` -> ``video.track.mp4`` / ``video.scores.txt``: the page's video and scores beside the
-    boxes file (never the source's own name: ``video.mp4`` stays untouched)."""
-    name = output.name
-    stem = name[:-len(".boxes.txt")] if name.endswith(".boxes.txt") else Path(name).stem
-    return output.with_name(stem + suffix)
 
 
 class TrackSession:
@@ -210,14 +203,10 @@ class TrackSession:
         targets the command's own MOT file is served instead (its frames count from the start frame)."""
         if self.result is None:
             raise SiamcanError("no result yet")
-        rows = []
         start = self.result["start"]
-        for t in self.result["targets"]:
-            for i, (b, c) in enumerate(zip(t["boxes"], t["confidence"])):
-                conf = 1.0 if c is None else c
-                rows.append((start + i + 1, t["id"], *b, conf))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        return "".join(f"{f},{k},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{c:.4f},-1,-1,-1\n" for f, k, x, y, w, h, c in rows)
+        rows = [(start + i + 1, t["id"], b, 1.0 if c is None else c) for t in self.result["targets"]
+                for i, (b, c) in enumerate(zip(t["boxes"], t["confidence"]))]
+        return format_mot(sorted(rows, key=lambda r: (r[0], r[1])))
 
 
 def routes(session: TrackSession) -> list:

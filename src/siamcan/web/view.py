@@ -76,7 +76,7 @@ def from_boxes_file(boxes_path: str, source: str, gt: str | None = None, scores:
     ``<name>.scores.txt`` beside the boxes when it exists."""
     from ..fileio import read_boxes
     from ..tracking.sources import FrameSource
-    from .track import companion
+    from ..fileio import companion
 
     if not source:
         raise SiamcanError("siamcan view BOXES needs --source (the video or image folder the boxes belong to)")

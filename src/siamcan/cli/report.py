@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.versus:
         from ..evaluation.paired import compare, format_compare
 
-        report["versus"] = compare(report, args.versus, args.bootstrap or 10000, args.blocks,
-                                   results=Path(args.results))
+        report["versus"] = compare(report, args.versus, args.bootstrap or 10000, args.blocks)
         print(format_compare(report["versus"]))
     if args.json:
         atomic_write_text(args.json, json.dumps(public(report), indent=2) + "\n")

@@ -47,7 +47,7 @@ def _cut(length: int, blocks: int) -> list[np.ndarray]:
 
 def tracker_units(dataset, boxes: dict, blocks: int, longterm: dict | None = None) -> Units:
     """``boxes``: sequence -> result rows; ``longterm``: sequence -> (overlaps, confidence, visible) of
-    :func:`siamcan.evaluation.report.longterm_frames` (frames 1..n-1), or None. ``blocks`` 0: one unit a sequence."""
+    :func:`siamcan.evaluation.report.longterm_frames` (frames 1..n-1; the report keeps them), or None. ``blocks`` 0: one unit a sequence."""
     g, n = [], []
     for seq in dataset:
         gt, pred, index = M.one_pass_frames(seq, boxes[seq.name], dataset.exclude_absent)
@@ -120,12 +120,10 @@ def resampled_scores(units: Units, weights: list[np.ndarray], blocks: int) -> di
 
 
 def compare(report: dict, baseline: str, samples: int = 10000, blocks: int = 0, seed: int = 0,
-            level: float = 0.95, results=None) -> dict:
+            level: float = 0.95) -> dict:
     """Every tracker of ``report`` (from :func:`siamcan.evaluation.report.score_trackers`) against ``baseline``:
     per measure, the difference of the scores (tracker - baseline), its percentile interval over ``samples``
     paired resamples, and the share of resamples where the tracker is ahead."""
-    from .report import longterm_frames
-
     trackers = list(report["trackers"])
     if baseline not in trackers:
         raise SiamcanError(f"--versus {baseline}: no such tracker in the results (have {', '.join(trackers)})")
@@ -151,7 +149,7 @@ def compare(report: dict, baseline: str, samples: int = 10000, blocks: int = 0, 
     weights = draws(per_seq, samples, blocks, seed)
     scores = {}
     for name in trackers:
-        lt = longterm_frames(dataset, results, name, report["_boxes"][name])[0] if longterm else None
+        lt = report["_longterm_frames"][name] if longterm else None
         scores[name] = resampled_scores(tracker_units(dataset, report["_boxes"][name], blocks, lt), weights, blocks)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     out = {"baseline": baseline, "samples": samples, "level": level, "seed": seed,

@@ -30,7 +30,7 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
     compared tracker has a result for, and the others are listed under ``"missing"`` (tracker -> sequence names)."""
     names = trackers or list_trackers(results, dataset.name)
     out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}, "_sequences": {},
-                 "_longterm": {}}
+                 "_longterm": {}, "_longterm_frames": {}}
     loaded = {}
     for name in names:
         loaded[name] = load_results(results, dataset, name)
@@ -63,9 +63,11 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
             out["_attributes"][name] = M.per_attribute(scores)
             out["_sequences"][name] = {sc.name: sc.auc for sc in scores}
             if has_absent_frames(dataset):
-                lt, per = longterm(dataset, results, name, res)
+                frames, constant = longterm_frames(dataset, results, name, res)
+                lt, per = longterm(frames, constant)
                 out["trackers"][name]["longterm"] = lt
                 out["_longterm"][name] = per
+                out["_longterm_frames"][name] = frames  # what --versus resamples
     return out
 
 
@@ -74,13 +76,12 @@ def has_absent_frames(dataset: Dataset) -> bool:
     return any((s.absent is not None and s.absent[1:].any()) or not np.isfinite(s.gt[1:]).all() for s in dataset)
 
 
-def longterm(dataset: Dataset, results: Path, tracker: str, boxes: dict) -> tuple[dict, dict]:
-    """VOT long-term precision / recall / F-score of one tracker (:mod:`.longterm`) from its boxes and the
-    ``<seq>_confidence.value`` files beside them; a sequence without one gets a constant confidence (every frame
-    reported), and the summary says how many did. The init frame is left out."""
+def longterm(data: dict, constant: int) -> tuple[dict, dict]:
+    """VOT long-term precision / recall / F-score of one tracker (:mod:`.longterm`) from its frames
+    (:func:`longterm_frames`: overlaps, confidences, visibility per sequence); ``constant`` sequences had no
+    confidence file (every frame reported), which the summary says."""
     from .longterm import longterm_scores
 
-    data, constant = longterm_frames(dataset, results, tracker, boxes)
     if not data:
         return {}, {}
     lt = longterm_scores(data)

@@ -99,6 +99,10 @@ class TrackerConfig:
     window_influence: float = 0.45
     penalty_k: float = 0.14
     lr: float = 0.30
+    # the size update extrapolates the network's predicted change of scale by this power before smoothing with lr:
+    # the network repeats part of the tracker's current size (benchmarks/size_response.py: its response rho), and
+    # 1 / (1 - rho) undoes that; 1 is pysot's update
+    size_gain: float = 1.0
     min_size: float = 10.0
     # confidence and long-term behaviour (siamcan.tracking.confidence; issue 20). confidence_weights: logistic
     # weights (bias first, then one per feature) fitted on a validation set by `siamcan calibrate`; empty: the score
@@ -146,6 +150,8 @@ class TrackerConfig:
             v = getattr(self, key)
             if isinstance(v, (int, float)) and not 0.0 <= v <= 1.0:
                 raise SiamcanError(f"config key 'tracker.{key}' must be in [0, 1], got {v}")
+        _require("tracker", "size_gain", self.size_gain, 0.1 <= self.size_gain <= 10.0,
+                 "between 0.1 and 10")
         if isinstance(self.min_size, (int, float)) and not self.min_size > 0.0:
             raise SiamcanError(f"config key 'tracker.min_size' must be > 0, got {self.min_size}")
         if isinstance(self.penalty_k, (int, float)) and not self.penalty_k >= 0.0:

@@ -239,6 +239,9 @@ class SiamCANTracker:
         score, pcx, pcy, pw, ph = decoded
         bx, by = pcx[best] / scale_z, pcy[best] / scale_z
         bw, bh = pw[best] / scale_z, ph[best] / scale_z
+        if c.size_gain != 1.0:  # extrapolate the change of scale (not of aspect) by size_gain
+            k = (bw * bh / (self.size[0] * self.size[1])) ** (0.5 * (c.size_gain - 1.0))
+            bw, bh = bw * k, bh * k
         lr = penalty[best] * score[best] * c.lr
         self._move(bx + self.center[0], by + self.center[1], self.size[0] * (1 - lr) + bw * lr,
                    self.size[1] * (1 - lr) + bh * lr, frame_shape)

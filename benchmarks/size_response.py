@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data", nargs="*", help="otb-format folders (default: the training objects in ../shared/data)")
     ap.add_argument("--model", default=None, help="model name or config (default: siamcan-nano)")
+    ap.add_argument("--weights", default=None, help="weights file (default: the model's shipped weights)")
     ap.add_argument("--frames", type=int, default=10, help="annotated frames per sequence (default 10)")
     ap.add_argument("--factors", default="0.7,0.85,1,1.18,1.43", help="tracker size / true size, comma-separated")
     ap.add_argument("--threads", type=int, default=1)
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
         print(f"size_response: no such folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     factors = [float(v) for v in args.factors.split(",")]
-    tracker = siamcan.Tracker.from_pretrained(args.model, threads=args.threads)
+    tracker = siamcan.Tracker.from_pretrained(args.model, args.weights, threads=args.threads)
     rows, per_root = [], {}
     t0 = time.perf_counter()
     for root in roots:

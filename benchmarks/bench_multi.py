@@ -13,6 +13,11 @@ ratios (machine noise hits both alike; the load average is printed with the tabl
     python benchmarks/bench_multi.py                          # 1, 2, 4, 8, 16 targets; 1 and 2 threads
     python benchmarks/bench_multi.py --threads 1 --targets 8 --json benchmarks/results/multi.json
     python benchmarks/bench_multi.py --profile --threads 1 --targets 8   # ONNX Runtime's time by op type
+    python benchmarks/bench_multi.py --network-only --targets 8          # the network call alone: batch N vs N calls
+
+``--network-only`` times the engine alone on the real crops of the targets (no decoding, cropping or
+post-processing): one ``track_batch`` of N crops against N ``track`` calls of one crop, alternating. It bounds what
+batching can give: the network is most of a frame, and what batching saves of the rest is at most all of it.
 """
 from __future__ import annotations
 
@@ -70,6 +75,41 @@ def run(mode: str, engine, cfg, files: list[Path], order: list[int], boxes, warm
     return 1e3 * float(np.mean(wall)), 1e3 * float(np.mean(cpu))
 
 
+def network_only(engine, cfg, files, boxes, repeats: int, calls: int = 30) -> tuple[float, float]:
+    """Median ms of one batched network call of ``len(boxes)`` real search crops and of the same crops in one call
+    each (``calls`` timed calls per repeat, the two modes alternating)."""
+    import cv2
+
+    from siamcan.tracking.tracker import SiamCANTracker
+
+    first, second = cv2.imread(str(files[0])), cv2.imread(str(files[1]))
+    singles = [SiamCANTracker(engine, cfg) for _ in boxes]
+    for t, b in zip(singles, boxes):
+        t.init(first, b)
+    crops = [t.search_crop(second)[0] for t in singles]
+    states = [t.state for t in singles]
+    stacked = engine.stack_states(states)
+    batch = np.stack(crops)
+
+    def batched():
+        engine.track_batch(batch, stacked)
+
+    def one_by_one():
+        for c, st in zip(crops, states):
+            engine.track(c, st)
+
+    res = {batched: [], one_by_one: []}
+    for r in range(repeats):
+        for fn in ((batched, one_by_one) if r % 2 == 0 else (one_by_one, batched)):
+            for _ in range(3):
+                fn()
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            res[fn].append(1e3 * (time.perf_counter() - t0) / calls)
+    return statistics.median(res[batched]), statistics.median(res[one_by_one])
+
+
 def ort_profile(model, cfg, batches, threads: int, runs: int = 30) -> None:
     """Where ONNX Runtime's time goes in the track graph for each batch size: ms per run by op type (its profiler,
     on random inputs, ``threads`` intra-op threads)."""
@@ -116,6 +156,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="write the results here too")
     p.add_argument("--profile", action="store_true",
                    help="only print where ONNX Runtime's time goes (by op type) for 1 and the largest --targets")
+    p.add_argument("--network-only", action="store_true",
+                   help="only time the network call: one batch of N crops against N calls of one crop")
     a = p.parse_args(argv)
 
     import cv2
@@ -131,6 +173,20 @@ def main(argv=None) -> int:
     model, cfg = load_model(a.model)
     if a.profile:
         ort_profile(model, cfg, sorted({1, max(a.targets)}), a.threads[0])
+        return 0
+    if a.network_only:
+        print("| threads | targets | one call of N crops, ms | N calls of one crop, ms | speed-up |")
+        print("|---:|---:|---:|---:|---:|")
+        for threads in a.threads:
+            torch.set_num_threads(threads)
+            engine = make_engine(model, "cpu", a.backend, cfg=cfg, threads=threads)
+            for n in a.targets:
+                if hasattr(engine, "prepare_batch"):
+                    engine.prepare_batch(n)
+                b, s = network_only(engine, cfg.tracker, files, all_boxes[:n], a.repeats)
+                print(f"| {threads} | {n} | {b:.2f} | {s:.2f} | {s / b:.2f}x |", flush=True)
+        print(f"\n{cfg.name}, {getattr(engine, 'name', a.backend)} backend, network calls only (median of "
+              f"{a.repeats} runs of 30 calls); 1-min load average {os.getloadavg()[0]:.2f} (cpus: {os.cpu_count()})")
         return 0
     decode = []
     for f in files * 5:

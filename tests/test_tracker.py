@@ -175,6 +175,48 @@ def test_update_hand_computed():
     assert box == pytest.approx([cx - nw / 2, cy - nh / 2, nw, nh], rel=1e-9)
 
 
+def test_size_gain_hand_computed():
+    """size_gain g: the predicted change of scale is extrapolated, pred * (pred / size)^(g - 1) in sqrt(w h), aspect
+    as predicted, then smoothed with lr as before (issue 25's candidate S1)."""
+    cls = np.zeros((2, 25, 25), np.float32)
+    cls[1, 12, 12] = 10.0  # the centre point
+    loc = np.full((4, 25, 25), 20.0, np.float32)
+    loc[:, 12, 12] = [40.0, 20.0, 40.0, 20.0]  # an 80 x 40 box at the centre
+    frame = np.full((400, 500, 3), 90, np.uint8)
+    w, h = 41.0, 21.0
+    boxes = {}
+    for g in (1.0, 3.0):
+        tr = SiamCANTracker(MapEngine(cls, loc), TrackerConfig(window_influence=0.0, penalty_k=0.0, lr=0.3,
+                                                                 size_gain=g))
+        tr.init(frame, [200.0, 150.0, w, h])
+        boxes[g] = tr.update(frame)[0]
+    scale = 127 / math.sqrt((w + 31) * (h + 31))
+    bw, bh = 80 / scale, 40 / scale
+    k = (bw * bh / (w * h)) ** (0.5 * (3.0 - 1.0))
+    lr = 0.3 / (1 + math.exp(-10))
+    assert boxes[1.0][2:] == pytest.approx([w * (1 - lr) + bw * lr, h * (1 - lr) + bh * lr], rel=1e-9)
+    assert boxes[3.0][2:] == pytest.approx([w * (1 - lr) + bw * k * lr, h * (1 - lr) + bh * k * lr], rel=1e-9)
+
+
+def test_clip_box_reports_the_visible_part_and_keeps_the_state():
+    cls = np.zeros((2, 25, 25), np.float32)
+    cls[1, 12, 12] = 10.0
+    loc = np.full((4, 25, 25), 20.0, np.float32)
+    frame = np.zeros((100, 120, 3), np.uint8)
+    init = [-10.0, 70.0, 40.0, 40.0]  # reaches past the left and bottom borders
+    steps = {}
+    for clip in (False, True):
+        tr = SiamCANTracker(MapEngine(cls, loc), TrackerConfig(window_influence=0.0, penalty_k=0.0, clip_box=clip))
+        tr.init(frame, init)
+        box, _ = tr.update(frame)
+        steps[clip] = (box, tr.center.copy(), tr.size.copy())
+    (free, c0, s0), (clipped, c1, s1) = steps[False], steps[True]
+    assert np.array_equal(c0, c1) and np.array_equal(s0, s1)  # the state is the same
+    x, y, w, h = free
+    assert x < 0 and y + h > 100  # the unclipped box reaches past the borders
+    assert clipped == pytest.approx([0.0, y, x + w, 100 - y], rel=1e-12)
+
+
 def test_window_and_penalty_pick_the_right_point():
     # two equal scores: the one nearer the centre wins through the cosine window
     cls = np.zeros((2, 25, 25), np.float32)

@@ -104,6 +104,9 @@ class TrackerConfig:
     # 1 / (1 - rho) undoes that; 1 is pysot's update
     size_gain: float = 1.0
     min_size: float = 10.0
+    # report the box clipped to the frame (its visible part, as every benchmark's ground truth is); the tracker's
+    # state keeps the whole box. False: pysot's box, which may reach past the border
+    clip_box: bool = False
     # confidence and long-term behaviour (siamcan.tracking.confidence; issue 20). confidence_weights: logistic
     # weights (bias first, then one per feature) fitted on a validation set by `siamcan calibrate`; empty: the score
     # is the network's foreground probability at the chosen point, and the tracker never declares the target lost.

@@ -245,7 +245,7 @@ class SiamCANTracker:
         lr = penalty[best] * score[best] * c.lr
         self._move(bx + self.center[0], by + self.center[1], self.size[0] * (1 - lr) + bw * lr,
                    self.size[1] * (1 - lr) + bh * lr, frame_shape)
-        return self._box(), self._confidence(score, best)
+        return self._box(frame_shape), self._confidence(score, best)
 
     def _move(self, cx: float, cy: float, width: float, height: float, frame_shape) -> None:
         """The new state, clipped to the frame as pysot does; NaN/inf never propagate."""
@@ -261,9 +261,17 @@ class SiamCANTracker:
         self.center = np.array([cx, cy])
         self.size = np.array([width, height])
 
-    def _box(self) -> list[float]:
+    def _box(self, frame_shape) -> list[float]:
+        """The reported box of the state; with ``clip_box`` its part inside the frame (never empty: the centre is
+        kept inside the frame and the size is at least ``min_size``)."""
         (cx, cy), (width, height) = self.center, self.size
-        return [float(v) for v in (cx - width / 2, cy - height / 2, width, height)]
+        x, y = cx - width / 2, cy - height / 2
+        if self.cfg.clip_box:
+            ih, iw = frame_shape[:2]
+            x2, y2 = min(x + width, iw), min(y + height, ih)
+            x, y = max(x, 0.0), max(y, 0.0)
+            width, height = x2 - x, y2 - y
+        return [float(v) for v in (x, y, width, height)]
 
     # ------------------------------------------------------------- lost target (issues 20, 25)
     def _follow_confidence(self, conf: float) -> None:
@@ -298,6 +306,6 @@ class SiamCANTracker:
             lr = cand.score * self.cfg.lr
             self._move(cand.cx, cand.cy, self.size[0] * (1 - lr) + cand.w * lr, self.size[1] * (1 - lr) + cand.h * lr,
                        frame.shape)
-            box, conf = self._box(), cand.conf
+            box, conf = self._box(frame.shape), cand.conf
         self._follow_confidence(conf)
         return box, conf

@@ -217,6 +217,25 @@ def test_clip_box_reports_the_visible_part_and_keeps_the_state():
     assert clipped == pytest.approx([0.0, y, x + w, 100 - y], rel=1e-12)
 
 
+def test_hold_size_lost_keeps_the_size_and_moves_the_centre():
+    cls = np.zeros((2, 25, 25), np.float32)
+    cls[1, 13, 14] = 10.0  # off-centre point
+    loc = np.full((4, 25, 25), 20.0, np.float32)
+    loc[:, 13, 14] = [30.0, 10.0, 50.0, 30.0]
+    frame = np.full((400, 500, 3), 90, np.uint8)
+    out = {}
+    for hold in (False, True):
+        tr = SiamCANTracker(MapEngine(cls, loc), TrackerConfig(window_influence=0.0, penalty_k=0.0, lr=0.3,
+                                                                 hold_size_lost=hold))
+        tr.init(frame, [200.0, 150.0, 41.0, 21.0])
+        tr.lost = True  # as _follow_confidence sets it after low-confidence frames
+        tr.update(frame)
+        out[hold] = (tr.center.copy(), tr.size.copy())
+    assert np.array_equal(out[True][0], out[False][0])  # the centre moves the same way
+    assert np.array_equal(out[True][1], [41.0, 21.0])  # the size is held
+    assert not np.array_equal(out[False][1], [41.0, 21.0])
+
+
 def test_window_and_penalty_pick_the_right_point():
     # two equal scores: the one nearer the centre wins through the cosine window
     cls = np.zeros((2, 25, 25), np.float32)

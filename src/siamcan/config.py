@@ -107,6 +107,9 @@ class TrackerConfig:
     # report the box clipped to the frame (its visible part, as every benchmark's ground truth is); the tracker's
     # state keeps the whole box. False: pysot's box, which may reach past the border
     clip_box: bool = False
+    # while the target is lost, the box keeps its size (its centre follows the local tracker): the network sees no
+    # target then, and a box that shrinks into a corner never sees it come back
+    hold_size_lost: bool = False
     # confidence and long-term behaviour (siamcan.tracking.confidence; issue 20). confidence_weights: logistic
     # weights (bias first, then one per feature) fitted on a validation set by `siamcan calibrate`; empty: the score
     # is the network's foreground probability at the chosen point, and the tracker never declares the target lost.

@@ -242,7 +242,7 @@ class SiamCANTracker:
         if c.size_gain != 1.0:  # extrapolate the change of scale (not of aspect) by size_gain
             k = (bw * bh / (self.size[0] * self.size[1])) ** (0.5 * (c.size_gain - 1.0))
             bw, bh = bw * k, bh * k
-        lr = penalty[best] * score[best] * c.lr
+        lr = 0.0 if (self.lost and c.hold_size_lost) else penalty[best] * score[best] * c.lr
         self._move(bx + self.center[0], by + self.center[1], self.size[0] * (1 - lr) + bw * lr,
                    self.size[1] * (1 - lr) + bh * lr, frame_shape)
         return self._box(frame_shape), self._confidence(score, best)

@@ -107,6 +107,21 @@ def _write_otb_sequence(folder: Path, n: int, size: tuple[int, int], rng: np.ran
     (folder / gt_name).write_text("\n".join(lines) + "\n")
 
 
+def write_vot_squares(root: Path, names=("a", "b"), n: int = 12) -> Path:
+    """A VOT-layout dataset at ``root``: sequences ``names`` of ``n`` black 64x48 frames, each with the same square
+    polygon ground truth, and their list.txt (for report / eval tests that need a small VOT set)."""
+    import cv2
+
+    img = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
+    for name in names:
+        (root / name / "color").mkdir(parents=True)
+        for i in range(n):
+            (root / name / "color" / f"{i + 1:08d}.jpg").write_bytes(img)
+        (root / name / "groundtruth.txt").write_text("10,10,30,10,30,30,10,30\n" * n)
+    (root / "list.txt").write_text("".join(f"{name}\n" for name in names))
+    return root
+
+
 @pytest.fixture
 def otb_train_data(tmp_path) -> Path:
     """tmp OTB-layout training set: 3 sequences of 6 small frames (one with a nan row)."""

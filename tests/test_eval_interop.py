@@ -14,6 +14,8 @@ from siamcan.cli.main import main
 from siamcan.evaluation import load_dataset
 from siamcan.evaluation.results import load_results, result_names
 
+from conftest import write_vot_squares
+
 
 def _dataset(root: Path, names: list[str], n: int = 4) -> Path:
     img = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
@@ -70,14 +72,7 @@ def test_report_means_only_sequences_every_tracker_has(tmp_path, capsys):
 
 
 def test_vot_report_uses_common_sequences_too(tmp_path, capsys):
-    root = tmp_path / "vot"
-    img = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
-    for name in ("a", "b"):
-        (root / name / "color").mkdir(parents=True)
-        for i in range(12):
-            (root / name / "color" / f"{i + 1:08d}.jpg").write_bytes(img)
-        (root / name / "groundtruth.txt").write_text("10,10,30,10,30,30,10,30\n" * 12)
-    (root / "list.txt").write_text("a\nb\n")
+    root = write_vot_squares(tmp_path / "vot")
     res = tmp_path / "results" / "vot"
     for tracker, seqs in (("T1", ["a", "b"]), ("T2", ["a"])):
         for s in seqs:

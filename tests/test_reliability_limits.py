@@ -18,7 +18,7 @@ import torch
 
 from siamcan.cli.main import main
 
-from conftest import run_child
+from conftest import run_child, write_vot_squares
 from test_reliability_hostile import _config, _otb, assert_one_line, run_cli
 from test_reliability_input import write_frames
 
@@ -45,17 +45,11 @@ def bomb_frames(t: Path, which: str) -> Path:
 
 def vot_dataset(t: Path, rows: list[list[float]]) -> list:
     """A two-sequence VOT dataset (12 frames each) and result files holding ``rows`` -> ``siamcan report`` argv."""
-    root = t / "vot"
-    img = cv2.imencode(".jpg", np.zeros((48, 64, 3), np.uint8))[1].tobytes()
+    root = write_vot_squares(t / "vot")
     for name in ("a", "b"):
-        (root / name / "color").mkdir(parents=True)
-        for i in range(12):
-            (root / name / "color" / f"{i + 1:08d}.jpg").write_bytes(img)
-        (root / name / "groundtruth.txt").write_text("10,10,30,10,30,30,10,30\n" * 12)
         res = t / "results" / "vot" / "T" / "baseline" / name / f"{name}_001.txt"
         res.parent.mkdir(parents=True)
         res.write_text("".join(",".join(f"{v:g}" for v in r) + "\n" for r in rows))
-    (root / "list.txt").write_text("a\nb\n")
     return ["report", root, "--format", "vot", "--results", t / "results"]
 
 

@@ -4,7 +4,7 @@ On yamaha (val-lt) the boxes of large, growing targets were 15-40 % too small, a
 the cause, not the smoothing: set the tracker's size to 0.85 x the true size, at the true centre, and the network
 predicts ~0.90 x, a third of the way back. This measures that response on annotated frames: for frames of each
 sequence (template from its first frame, as when tracking) the tracker's state is set to the true centre and
-``factor`` x the true size, the crop / network / penalty / cosine window run as in ``update``, and the predicted
+``factor`` x the true size, the crop / network / penalty / cosine window run as in ``update`` (``predict``), and the predicted
 size at the chosen point is compared with the truth. A least-squares line over all of them,
 
     log(predicted / true) = a + rho * log(factor),
@@ -35,8 +35,6 @@ def responses(tracker, seq, factors, n_frames: int):
     """(log factor, log predicted/true size) pairs of one sequence: ``n_frames`` evenly spaced annotated frames."""
     import cv2
 
-    from siamcan.tracking.tracker import decode_maps, select_best
-
     valid = np.where(np.isfinite(seq.boxes).all(1) & (seq.boxes[:, 2] > 1) & (seq.boxes[:, 3] > 1))[0]
     if len(valid) < 2 or valid[0] != 0:
         return []
@@ -49,13 +47,8 @@ def responses(tracker, seq, factors, n_frames: int):
         for f in factors:
             tracker.center = np.array([x + (w - 1) / 2, y + (h - 1) / 2])
             tracker.size = np.array([w * f, h * f])
-            crop, scale_z = tracker.search_crop(frame)
-            cls, loc = tracker.engine.track(crop, tracker.state)
-            decoded = decode_maps(np.asarray(cls)[None], np.asarray(loc)[None], tracker.points,
-                                  10.0 * tracker.cfg.instance_size)
-            _, best = select_best(decoded, (tracker.size * scale_z)[None], tracker.window, tracker.cfg)
-            b = int(best[0])
-            pw, ph = decoded[3][0, b] / scale_z, decoded[4][0, b] / scale_z
+            decoded, _, best, scale_z = tracker.predict(frame)
+            pw, ph = decoded[3][best] / scale_z, decoded[4][best] / scale_z
             out.append((math.log(f), 0.5 * math.log(pw * ph / (w * h))))
     return out
 

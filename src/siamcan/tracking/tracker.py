@@ -191,11 +191,17 @@ class SiamCANTracker:
             if self.cfg.memory_size:
                 redetect.remember(self, frame, conf)
             return box, conf
+        return self.located(*self.predict(frame), frame)
+
+    def predict(self, frame: np.ndarray):
+        """What the network sees around the current state, without moving it: this target's decoded maps (score, box
+        centre offsets and sizes per point, crop pixels; :func:`decode_maps`), the scale/ratio penalty, the chosen
+        point and the crop's scale (the arguments of :meth:`located`, but the frame)."""
         x, scale_z = self.search_crop(frame)
         cls, loc = self._network(x)
         decoded = decode_maps(cls[None], loc[None], self.points, 10.0 * self.cfg.instance_size)
         penalty, best = select_best(decoded, (self.size * scale_z)[None], self.window, self.cfg)
-        return self.located(tuple(v[0] for v in decoded), penalty[0], int(best[0]), scale_z, frame)
+        return tuple(v[0] for v in decoded), penalty[0], int(best[0]), scale_z
 
     def located(self, decoded, penalty: np.ndarray, best: int, scale_z: float, frame: np.ndarray
                 ) -> tuple[list[float], float]:

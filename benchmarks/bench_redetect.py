@@ -7,7 +7,11 @@ computed either way), so the ratio should be 1 within noise. Prints the frames e
 
 With ``--long DIR`` (an OTB-layout folder with one long sequence, e.g. val-lt unpacked: ``python
 ../shared/data/val-lt/unpack.py DIR``) it instead tracks that sequence with the default model and reports the cost
-per frame while the target is lost (local crop + whole-frame search) next to the cost of the other frames.
+per frame while the target is lost (local crop + whole-frame search) next to the cost of the other frames, with the
+search's tiles in one batched network call (what the tracker does) and, side by side on the same frames, one call
+per tile.
+
+    python benchmarks/bench_redetect.py --long ../runs/val-lt --redetect --threads 1
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--long", default=None, metavar="DIR", help="cost per frame while lost, on this long sequence")
     p.add_argument("--model", default=None, help="model name or config (default: the default model)")
+    p.add_argument("--redetect", action="store_true", help="with --long: re-detection on (the model's settings)")
+    p.add_argument("--backend", default="auto", help="with --long: auto (ONNX Runtime on the CPU), fast, eager, onnx")
     a = p.parse_args(argv)
     if a.long:
         return long_sequence(a)
@@ -66,6 +72,20 @@ def main(argv=None) -> int:
     return 0
 
 
+class OneByOne:
+    """The engine without ``track_batch``: re-detection then scores its tiles one network call each (as before
+    issue 25's item 3), for the side-by-side comparison."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def template(self, crop):
+        return self.engine.template(crop)
+
+    def track(self, crop, state):
+        return self.engine.track(crop, state)
+
+
 def long_sequence(a) -> int:
     from siamcan.evaluation.datasets import load_dataset
     from siamcan.threads import set_threads
@@ -73,25 +93,40 @@ def long_sequence(a) -> int:
 
     set_threads(a.threads)
     seq = next(iter(load_dataset(Path(a.long), "otb")))
-    tr = Tracker.from_pretrained(a.model, threads=a.threads)
-    if not tr.cfg.redetect:
+    base = Tracker.from_pretrained(a.model, threads=a.threads, backend=a.backend)
+    if a.redetect:
+        base = Tracker(base.engine, dataclasses.replace(base.cfg, redetect=True))
+    if not base.cfg.redetect:
         print("note: re-detection is off in this config; lost frames run the local crop only")
-    times = {True: [], False: []}
-    tr.init(seq.frame(0), seq.init_box(0))
-    tiles = 0
+    # the same frames, in turn (order alternating), to the tracker whose tiles go through the network in one call
+    # and to one that runs them one call each
+    modes = {"one call": base, "one call per tile": Tracker(OneByOne(base.engine), base.cfg)}
+    times = {m: {True: [], False: []} for m in modes}
+    runs = {m: 0 for m in modes}
+    for tr in modes.values():
+        tr.init(seq.frame(0), seq.init_box(0))
     for i in range(1, len(seq)):
         f = seq.frame(i)
-        searching = tr.lost
-        before = tr.search.tiles + tr.search.verified
-        t0 = time.perf_counter()
-        tr.update(f)
-        times[searching].append(time.perf_counter() - t0)
-        if searching:
-            tiles += tr.search.tiles + tr.search.verified - before
-    lost, kept = (np.mean(times[k]) * 1e3 if times[k] else float("nan") for k in (True, False))
-    print(f"{seq.name}: {len(seq) - 1} frames, {a.threads} thread(s); target lost on {len(times[True])} of them")
-    print(f"lost (local crop + whole-frame search, {tiles / max(len(times[True]), 1):.1f} extra network runs a "
-          f"frame): {lost:.2f} ms/frame; not lost: {kept:.2f} ms/frame ({lost / kept:.1f}x)")
+        for m in (list(modes) if i % 2 else list(modes)[::-1]):
+            tr = modes[m]
+            searching = tr.lost
+            before = tr.search.tiles + tr.search.verified
+            t0 = time.perf_counter()
+            tr.update(f)
+            times[m][searching].append(time.perf_counter() - t0)
+            if searching:
+                runs[m] += tr.search.tiles + tr.search.verified - before
+    print(f"{seq.name}: {len(seq) - 1} frames, {a.threads} thread(s), {type(base.engine).__name__}")
+    lost_ms = {}
+    for m in modes:
+        t = times[m]
+        lost, kept = (np.mean(t[k]) * 1e3 if t[k] else float("nan") for k in (True, False))
+        lost_ms[m] = lost
+        print(f"  tiles scored in {m}: target lost on {len(t[True])} frames; lost (local crop + whole-frame search, "
+              f"{runs[m] / max(len(t[True]), 1):.1f} crops scored a frame besides the local one): {lost:.2f} ms/frame; "
+              f"not lost: {kept:.2f} ms/frame ({lost / kept:.1f}x)")
+    a_, b_ = lost_ms.values()
+    print(f"  lost frames, one call per tile / one call: {b_ / a_:.2f}x")
     return 0
 
 

@@ -115,3 +115,23 @@ def test_cuda_graph_replay_gives_the_same_boxes():
             boxes += [tr.update(f)[0] for f in frames[start + 1:start + 20]]
         runs.append(np.array(boxes))
     assert np.abs(runs[0] - runs[1]).max() <= 1e-4
+
+
+def test_cuda_graphs_kept_for_a_lost_targets_alternating_calls():
+    """While a target is lost, each frame runs one crop (the local box) and then one batch of tiles against the same
+    template (re-detection, issue 25): each keeps its own recorded graph (two recordings in all, not two a frame),
+    and both give what the engine gives launching kernels one by one."""
+    model, _ = seeded_model("siamcan-nano", seed=0)
+    z, x = _crops()
+    xs = np.stack([np.roll(x, 16 * k, axis=1) for k in range(7)])
+    outs = {}
+    for engine in (FastEngine(model, "cuda"), FastEngine(model, "cuda", cuda_graph=False)):
+        state = engine.template(z)
+        stacked = engine.stack_states([state] * len(xs))
+        outs[engine.cuda_graph] = [engine.track(x, state) if k % 2 == 0 else engine.track_batch(xs, stacked)
+                                   for k in range(6)]
+        if engine.cuda_graph:
+            assert len(engine._graphs) == 2
+    for a, b in zip(outs[True], outs[False]):
+        for u, v in zip(a, b):
+            assert np.abs(u - v).max() <= 1e-4

@@ -160,6 +160,98 @@ def test_no_extra_work_while_not_lost():
     assert len(tr.search.memory) == 4
 
 
+class BatchColourEngine(ColourEngine):
+    """ColourEngine that also takes batches (``track_batch`` over ``stack_states``), counting the batched calls and
+    the batch sizes prepared, as the ONNX engine builds them."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches, self.prepared, self.stacks = [], [], 0
+
+    def stack_states(self, states):
+        self.stacks += 1
+        return np.stack(states)
+
+    def prepare_batch(self, n):
+        self.prepared.append(n)
+
+    def track_batch(self, crops, state):
+        self.batches.append(len(crops))
+        outs = [ColourEngine.track(self, c, s) for c, s in zip(crops, state)]
+        self.calls -= len(crops)  # counted as batches here, not as single calls
+        return np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
+
+
+def _run_on(engine, frames, **cfg):
+    base = dict(stride=16, score_size=15, window_influence=0.3, penalty_k=0.05, lr=0.5, confidence_weights=CONF,
+                redetect=True, lost_threshold=0.5, lost_frames=3, found_threshold=0.9, redetect_tiles=6)
+    base.update(cfg)
+    tr = SiamCANTracker(engine, TrackerConfig(**base))
+    tr.init(frames[0], [100, 100, SIDE, SIDE])
+    return [tr.update(f) + (tr.lost,) for f in frames[1:]], tr
+
+
+def test_search_tiles_in_one_network_call():
+    """Item 3 of issue 25: a lost frame's tiles (and the re-centred crop) go through the network in one batched call,
+    against the first template's state stacked once; the same boxes, confidences and lost flags as one call per tile.
+    Template memory verifies with its templates in one call too. Batch sizes are prepared at init."""
+    far = (540, 400)
+    first, later, fake = (200, 200, 200), (200, 200, 170), (200, 200, 230)
+    scenes = [
+        ([frame(((100, 100), WHITE))] * 4 + [frame()] * 6 + [frame((far, WHITE))] * 8, {}),
+        ([frame(((100, 100), first))] * 3 + [frame(((100, 100), later))] * 12 + [frame()] * 4
+         + [frame(((500, 380), fake))] * 6 + [frame(((300, 200), later))] * 4,
+         dict(memory_size=2, memory_threshold=0.95, memory_gap=4)),
+    ]
+    for frames, cfg in scenes:
+        one, _ = _run_on(ColourEngine(), frames, **cfg)
+        engine = BatchColourEngine()
+        batched, tr = _run_on(engine, frames, **cfg)
+        assert engine.prepared == ([2, 6, 7] if cfg else [6, 7])  # with memory: its 2 templates, once it is full
+        for a, b in zip(one, batched):
+            assert np.allclose(a[0], b[0]) and a[1] == pytest.approx(b[1]) and a[2] == b[2]
+        searched = engine.batches.count(6) + engine.batches.count(7)  # tiles, or tiles + the re-centred crop
+        assert searched >= 3 and tr.search.tiles == sum(n for n in engine.batches if n >= 6)
+        assert engine.calls == len(frames) - 1  # besides the batches: the local crop, once a frame
+        assert set(engine.batches) <= set(engine.prepared)  # only the sizes set up at init
+        # stacked once per batch size (6, 7) and once per set of remembered templates, not on every lost frame
+        assert engine.stacks == 2 + bool(cfg)
+        if cfg:
+            assert 2 in engine.batches and tr.search.verified == 2 * engine.batches.count(2)
+
+
+def test_batched_tiles_equal_one_call_each_with_the_real_network():
+    """The shipped network on every CPU backend: the candidates of one batched call equal those of one call per crop
+    (float rounding of the batched convolutions aside: well below 1e-3 px)."""
+    from siamcan.tracking.redetect import score_crops
+    from siamcan.zoo import load_model, make_engine
+
+    model, cfg = load_model("siamcan-nano")
+    rng = np.random.default_rng(0)
+    f = cv2_blur(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
+    f[200:260, 300:350] = (30, 160, 220)
+    for backend in ("eager", "fast", "onnx"):
+        engine = make_engine(model, "cpu", backend, cfg=cfg)
+        tr = SiamCANTracker(engine, dataclasses.replace(cfg.tracker, redetect=True))
+        tr.init(f, [300, 200, 50, 60])
+        g = tr.geometry
+        s_z = g.context_size(*tr.size)
+        s_x = max(round(s_z * g.search_scale), 1)
+        centres = tiles(g, f.shape, s_x, tr.center)[:7]
+        batched = score_crops(tr, f, centres, s_x, g.exemplar_size / s_z)
+        single = [score_crops(tr, f, [c], s_x, g.exemplar_size / s_z)[0] for c in centres]
+        for a, b in zip(batched, single):
+            assert abs(a.conf - b.conf) < 1e-4, backend
+            assert max(abs(a.cx - b.cx), abs(a.cy - b.cy), abs(a.w - b.w), abs(a.h - b.h)) < 1e-3, backend
+        assert max(c.conf for c in batched) > 0.9  # the target's own tile finds it
+
+
+def cv2_blur(img):
+    import cv2
+
+    return cv2.GaussianBlur(img, (0, 0), 3)
+
+
 def test_lost_states_replay_the_tracker():
     frames = ([frame(((100, 100), WHITE))] * 4 + [frame()] * 5 + [frame(((400, 300), WHITE))] * 4 + [frame()] * 2
               + [frame(((400, 300), WHITE))] * 3)

@@ -60,6 +60,7 @@ class FastEngine:
     """The fast inference path; same API and (within float rounding) the same maps as TorchEngine."""
 
     name = "fast"
+    GRAPHS = 4  # CUDA graphs kept (see _replay)
 
     def __init__(self, model: nn.Module, device: str | torch.device | None = None, compile: bool = False,
                  channels_last: bool | None = None, half: bool = False, fold_backbone: bool = False,
@@ -71,7 +72,7 @@ class FastEngine:
         self.tf32 = tf32
         # CUDA graphs replay the per-frame kernels recorded once per template: same kernels, same numbers
         self.cuda_graph = (cuda and not compile) if cuda_graph is None else (cuda_graph and cuda)
-        self._graph = None
+        self._graphs: dict = {}  # (state addresses, input shape) -> recorded graph (see _replay)
         self.channels_last = True if channels_last is None else channels_last
         if not hasattr(model, "inference_module"):
             from ..errors import SiamcanError
@@ -122,14 +123,16 @@ class FastEngine:
         return cls.float().cpu().numpy(), loc.float().cpu().numpy()
 
     def _replay(self, x: torch.Tensor, state) -> tuple[torch.Tensor, torch.Tensor]:
-        """``self._track(x, state)`` through a CUDA graph recorded for this ``state`` (re-recorded on a new one).
+        """``self._track(x, state)`` through a CUDA graph recorded for this ``state`` and batch size.
 
         A graph holds the addresses of its inputs: the state is kept referenced (so a new state can never reuse its
-        memory and look the same) and each frame is copied into the recorded input tensor.
+        memory and look the same) and each frame is copied into the recorded input tensor. The last
+        ``GRAPHS`` graphs are kept, so that calls that alternate - a lost target's local crop (one crop) and its
+        whole-frame search (a batch of tiles against the same template, stacked once) - replay their own graphs
+        instead of recording them again each frame.
         """
-        key = tuple(t.data_ptr() for t in state)
-        if self._graph is None or self._graph[0] != key or self._graph[2].shape != x.shape:
-            self._graph = None
+        key = (tuple(t.data_ptr() for t in state), tuple(x.shape))
+        if key not in self._graphs:
             static_x = x.clone()
             side = torch.cuda.Stream(self.device)
             side.wait_stream(torch.cuda.current_stream(self.device))
@@ -140,8 +143,10 @@ class FastEngine:
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 out = self._track(static_x, state)
-            self._graph = (key, graph, static_x, out, state)
-        _, graph, static_x, out, _ = self._graph
+            while len(self._graphs) >= self.GRAPHS:  # the oldest first (dicts keep insertion order)
+                del self._graphs[next(iter(self._graphs))]
+            self._graphs[key] = (graph, static_x, out, state)
+        graph, static_x, out, _ = self._graphs[key]
         static_x.copy_(x)
         graph.replay()
         return out

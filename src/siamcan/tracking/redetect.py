@@ -7,7 +7,8 @@ While the tracker considers the target lost (see ``SiamCANTracker._follow_confid
 * searches the whole frame: search crops at the tracker's scale whose score grids cover the frame side by side
   (``tiles``; at most ``redetect_tiles`` of them a frame, the rest of the frame on the next frames), each scored
   with the scale penalty but without the cosine window, plus one crop centred on the last frame's best far-away
-  candidate (a target at the edge of a tile scores low there).
+  candidate (a target at the edge of a tile scores low there). These crops go through the network in one batched
+  call against the first template's features, computed once at ``init`` (:func:`score_crops`, :func:`batch_sizes`).
 
 The target is found again when the local box's confidence reaches ``found_threshold`` (``>= lost_threshold``: a
 hysteresis), or when a far-away candidate, the best one on two frames in a row at one place, reaches it on the second
@@ -56,8 +57,9 @@ class SearchState:
     last_memory: int = -10 ** 9  # frame index of the last stored template
     frame: int = 0  # frames seen since init
     lost_for: int = 0  # lost frames so far (reset when the target is declared lost)
-    tiles: int = 0  # network runs for the search so far (for the benchmark)
-    verified: int = 0  # network runs for memory verification so far
+    tiles: int = 0  # crops scored for the search so far (for the benchmark)
+    verified: int = 0  # crops scored for memory verification so far
+    stacked: dict = field(default_factory=dict)  # batched template states (see stacked_state)
 
 
 def tiles(geometry, frame_shape, s_x: float, near) -> list[np.ndarray]:
@@ -74,17 +76,71 @@ def tiles(geometry, frame_shape, s_x: float, near) -> list[np.ndarray]:
     return [centres[i] for i in order]
 
 
-def best_candidate(tracker, frame: np.ndarray, centre, s_x: int, scale_z: float, state=None) -> Candidate:
-    """The best point of one search crop at ``centre`` (scale penalty, no cosine window), with its confidence."""
-    c, g = tracker.cfg, tracker.geometry
-    crop = crop_patch(frame, centre, g.instance_size, s_x, tracker.channel_average)
-    cls, loc = tracker._network(crop) if state is None else tracker.engine.track(crop, state)
-    score, pcx, pcy, pw, ph = tracker._decode(cls, loc)
+def score_crops(tracker, frame: np.ndarray, centres, s_x: int, scale_z: float, memory: bool = False
+                ) -> list[Candidate]:
+    """The best point of the search crops at ``centres`` (scale penalty, no cosine window), each with its confidence:
+    under the first template, or (``memory``) crop ``i`` under the ``i``-th remembered template. The crops go
+    through the network in one call where the engine takes batches (``track_batch``, the templates' states stacked
+    once and kept in :class:`SearchState`) and their number is one of :func:`batch_sizes`; otherwise one call
+    each (the same numbers, float rounding of the batched convolutions aside)."""
+    from .tracker import check_map_size, decode_maps  # tracker.py imports this module
+
+    c, g, e = tracker.cfg, tracker.geometry, tracker.engine
+    crops = np.stack([crop_patch(frame, ctr, g.instance_size, s_x, tracker.channel_average) for ctr in centres])
+    n = len(crops)
+    if memory:
+        states = [entry[2] for entry in tracker.search.memory]
+    else:
+        states = [tracker.state] * n
+    if n in batch_sizes(c) and hasattr(e, "track_batch"):
+        cls, loc = e.track_batch(crops, stacked_state(tracker, states, memory))
+    else:
+        outs = [e.track(crop, st) for crop, st in zip(crops, states)]
+        cls, loc = np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
+    check_map_size(cls, loc, c.score_size)
+    score, pcx, pcy, pw, ph = decode_maps(cls, loc, tracker.points, 10.0 * c.instance_size)
     pscore = penalty_map(pw, ph, tracker.size[0] * scale_z, tracker.size[1] * scale_z, c.penalty_k) * score
-    k = int(np.argmax(pscore))
-    conf = confidence(score_features(score, k), c.confidence_weights)
-    return Candidate(conf, centre[0] + pcx[k] / scale_z, centre[1] + pcy[k] / scale_z, pw[k] / scale_z,
-                     ph[k] / scale_z, float(score[k]))
+    out = []
+    for i, ctr in enumerate(centres):
+        k = int(np.argmax(pscore[i]))
+        conf = confidence(score_features(score[i], k), c.confidence_weights)
+        out.append(Candidate(conf, ctr[0] + pcx[i, k] / scale_z, ctr[1] + pcy[i, k] / scale_z, pw[i, k] / scale_z,
+                             ph[i, k] / scale_z, float(score[i, k])))
+    return out
+
+
+def stacked_state(tracker, states: list, memory: bool):
+    """The batched state of ``states`` (the engine's ``stack_states``), made once per batch size for the first
+    template and once per set of remembered templates, not on every lost frame (and, on CUDA, the same tensors each
+    time, so the fast engine's recorded graph is replayed, not recorded again)."""
+    s = tracker.search
+    key = ("memory", tuple(entry[0] for entry in s.memory)) if memory else ("first", len(states))
+    if key not in s.stacked:
+        if memory:  # a new set of remembered templates: the previous set's stack is not needed any more
+            for old in [k for k in s.stacked if k[0] == "memory"]:
+                del s.stacked[old]
+        s.stacked[key] = tracker.engine.stack_states(states)
+    return s.stacked[key]
+
+
+def batch_sizes(cfg) -> set[int]:
+    """The batch sizes a lost frame runs as one network call: the tiles, the tiles plus the re-centred crop, and the
+    remembered templates (verification, once memory is full). They are set up at ``init`` (:func:`prepare`). A frame
+    that needs another size - fewer tiles, when the target is about as large as the frame, or a memory still filling
+    up - runs its crops one call each: no engine builds a graph in the middle of a video (ONNX Runtime: one graph per
+    size, ~0.4 s each), and the fast engine on CUDA keeps one recorded graph per size (``FastEngine.GRAPHS``)."""
+    sizes = {cfg.redetect_tiles, cfg.redetect_tiles + 1, cfg.memory_size}
+    return {n for n in sizes if n > 1}
+
+
+def prepare(tracker) -> None:
+    """Ready the engine for this tracker's whole-frame search (with re-detection on): engines that build one graph
+    per batch size (ONNX Runtime: ~0.4 s each, once per engine) build those of :func:`batch_sizes` now, at ``init``,
+    rather than in the middle of a video at the first lost frame."""
+    c, e = tracker.cfg, tracker.engine
+    if c.redetect and hasattr(e, "prepare_batch") and hasattr(e, "track_batch"):
+        for n in sorted(batch_sizes(c)):
+            e.prepare_batch(n)
 
 
 def remember(tracker, frame: np.ndarray, conf: float) -> None:
@@ -111,12 +167,11 @@ def verify(tracker, frame: np.ndarray, centre) -> bool:
     s_z = g.context_size(tracker.size[0], tracker.size[1])
     scale_z = g.exemplar_size / s_z
     s_x = max(round(s_z * g.search_scale), 1)
-    confs = []
     for entry in s.memory:
         if entry[2] is None:
             entry[2] = tracker.engine.template(entry[1])
-        confs.append(best_candidate(tracker, frame, centre, s_x, scale_z, entry[2]).conf)
-        s.verified += 1
+    confs = [cand.conf for cand in score_crops(tracker, frame, [centre] * len(s.memory), s_x, scale_z, memory=True)]
+    s.verified += len(confs)
     return float(np.mean(confs)) >= tracker.cfg.found_threshold
 
 
@@ -141,8 +196,7 @@ def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
     s.sweep = (s.sweep + n) % len(grid)
     near = 0.5 * max(tracker.size)
     best = None
-    for centre in picks:
-        cand = best_candidate(tracker, frame, centre, s_x, scale_z)
+    for cand in score_crops(tracker, frame, picks, s_x, scale_z):  # one network call where the engine batches
         s.tiles += 1
         if math.hypot(cand.cx - tracker.center[0], cand.cy - tracker.center[1]) <= near:
             continue  # the local box itself: the local tracker has it

@@ -147,6 +147,7 @@ class SiamCANTracker:
         self.state = self.engine.template(z)
         self.lost, self.low = False, 0
         self.search = redetect.SearchState()  # re-detection and template memory (siamcan.tracking.redetect)
+        redetect.prepare(self)
 
     def track(self, source, box, max_frames: int | None = None) -> Iterator[Step]:
         """Track ``box`` (in the first frame) through ``source``: a video file, a folder of images, a camera index

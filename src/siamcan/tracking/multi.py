@@ -18,7 +18,8 @@ import numpy as np
 
 from ..config import TrackerConfig
 from ..errors import SiamcanError
-from .tracker import SiamCANTracker, check_box, check_frame, check_map_size, decode_maps, select_best
+from .maps import check_map_size, decode_maps
+from .tracker import SiamCANTracker, check_box, check_frame, select_best
 
 
 class TargetStep(NamedTuple):

@@ -36,6 +36,7 @@ import numpy as np
 
 from .confidence import confidence, score_features
 from .geometry import crop_patch, penalty_map
+from .maps import check_map_size, decode_maps
 
 
 @dataclass
@@ -83,8 +84,6 @@ def score_crops(tracker, frame: np.ndarray, centres, s_x: int, scale_z: float, m
     through the network in one call where the engine takes batches (``track_batch``, the templates' states stacked
     once and kept in :class:`SearchState`) and their number is one of :func:`batch_sizes`; otherwise one call
     each (the same numbers, float rounding of the batched convolutions aside)."""
-    from .tracker import check_map_size, decode_maps  # tracker.py imports this module
-
     c, g, e = tracker.cfg, tracker.geometry, tracker.engine
     crops = np.stack([crop_patch(frame, ctr, g.instance_size, s_x, tracker.channel_average) for ctr in centres])
     n = len(crops)

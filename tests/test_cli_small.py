@@ -143,3 +143,33 @@ def test_benchmark_results_are_git_ignored():
     if (REPO / ".git").exists():
         r = run_child(["git", "-C", str(REPO), "check-ignore", "-q", "benchmarks/results/bench_x.json"], timeout=60)
         assert r.returncode == 0
+
+
+def test_track_summary_suggests_redetect_when_the_target_is_lost_long(tmp_path, capsys):
+    """The default tracks without re-detection; when the target was lost for a second or more, the summary line says
+    that --redetect would search for it (not with --redetect, and not for a target never lost)."""
+    import cv2
+    import numpy as np
+
+    from siamcan.cli.track import LOST_HINT_FRAMES
+
+    rng = np.random.default_rng(0)
+    target = cv2.resize(rng.integers(0, 255, (5, 5, 3), dtype=np.uint8), (40, 40), interpolation=cv2.INTER_NEAREST)
+    runs = {"gone": 5, "stays": 45}  # frames the target is there, of 45
+    for name, present in runs.items():
+        d = tmp_path / name / "img"
+        d.mkdir(parents=True)
+        for i in range(45):
+            f = np.full((240, 320, 3), 90, np.uint8)
+            if i < present:
+                f[100:140, 140:180] = target
+            cv2.imwrite(str(d / f"{i + 1:04d}.jpg"), f)
+    lines = {}
+    for name, extra in (("gone", []), ("gone", ["--redetect"]), ("stays", [])):
+        assert main(["track", str(tmp_path / name / "img"), "--init", "140,100,40,40", "--output",
+                     str(tmp_path / "out.txt"), "--no-progress"] + extra) == 0
+        lines[(name, bool(extra))] = capsys.readouterr().out.strip().splitlines()[-1]
+    lost = int(lines[("gone", False)].split("lost in ")[1].split()[0])
+    assert lost >= LOST_HINT_FRAMES and "(--redetect searches the whole frame" in lines[("gone", False)]
+    assert "lost in" in lines[("gone", True)] and "--redetect" not in lines[("gone", True)]
+    assert "lost in" not in lines[("stays", False)] and "--redetect" not in lines[("stays", False)]

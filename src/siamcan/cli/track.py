@@ -20,6 +20,10 @@ from typing import Callable, NamedTuple
 
 from ..errors import SiamcanError
 
+# the summary suggests --redetect when, without it, the target was lost in at least this many frames (about a second
+# of video: longer than a brief occlusion, which the local tracker rides out)
+LOST_HINT_FRAMES = 30
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="video file, folder of images, camera index (0) or stream URL (rtsp://, http://)")
@@ -235,6 +239,8 @@ def track_to_files(args: argparse.Namespace, source, tracker, boxes: list[list[f
           + (f"; video: {args.save_video}" if writer else "")
           + (f"; scores: {args.scores}" if args.scores else "")
           + (f"; {'a' if multi else 'the'} target lost in {lost_frames} frame(s)" if lost_frames else "")
+          + (" (--redetect searches the whole frame while it is lost)"
+             if lost_frames >= LOST_HINT_FRAMES and not tracker.cfg.redetect else "")
           + (f"; {len(carried)} undecodable frame(s) carried: {carried[:10]}" if carried else "")
           + ("; stopped by interrupt" if stopped else ""))
     return TrackOutcome(frames, carried, fps, stopped)

@@ -50,3 +50,49 @@ def test_logistic_fit_recovers_known_weights():
     for mean_conf, rate, n in reliability(confidence(x, w), y):
         if n > 500:
             assert abs(mean_conf - rate) < 0.05
+
+
+def test_lost_threshold_hand_computed():
+    """Frames off the target at confidences 0.3 and 0.6, on it at 0.7-0.99: "below t" flags exactly the two from
+    t = 0.61 (F1 1); capped at 0.55 only 0.3 is flagged (F1 2 * 1 / (1 + 2)), and the lowest equal t is taken."""
+    from siamcan.calibration import lost_threshold
+
+    conf = [0.3, 0.6, 0.7, 0.95, 0.97, 0.99]
+    overlaps = [False, False, True, True, True, True]
+    assert lost_threshold(conf, overlaps) == (0.61, pytest.approx(1.0))
+    assert lost_threshold(conf, overlaps, highest=0.55) == (0.5, pytest.approx(2 / 3))
+
+
+def _recording(spurious: bool, seed: int = 0):
+    """Six sequences of 400 frames; the peak separates the frames on and off the target the same way in all of them.
+    The second feature does too (``spurious`` False), or (True) it separates them in opposite directions in odd and
+    even sequences: a fit on some sequences learns a direction that is wrong for others."""
+    from siamcan.calibration import Recording
+
+    rng = np.random.default_rng(seed)
+    feats, over, seq = [], [], []
+    for s in range(6):
+        on = rng.random(400) > 0.15
+        peak = np.where(on, rng.normal(0.95, 0.03, 400), rng.normal(0.85, 0.05, 400))
+        sign = (1 if s % 2 else -1) if spurious else 1
+        other = sign * np.where(on, 1.0, -1.0) * 2.0 + rng.normal(0, 1.0, 400) + (s % 3)
+        feats.append(np.c_[peak, peak, rng.normal(0, 5, (400, 1)), other, rng.normal(0, 1, (400, 1))])
+        over.append(on.astype(float))
+        seq.append(np.full(400, s))
+    f = np.concatenate(feats)
+    return Recording(f, np.concatenate(over), f[:, 0].copy(), np.concatenate(seq))
+
+
+def test_calibrate_picks_the_features_that_generalise_across_sequences():
+    from siamcan.calibration import calibrate
+
+    cal = calibrate(_recording(spurious=True))
+    assert cal.features == "peak"  # the spurious feature fits each training set and fails the held-out sequence
+    assert np.all(cal.weights[2:] == 0) and cal.weights[1] > 0
+    assert cal.roc_auc_loso == max(cal.loso.values()) > max(v for (f, _), v in cal.loso.items() if f == "all")
+    assert cal.roc_auc_loso == pytest.approx(roc_auc(cal.weights[1] * _recording(True).features[:, 0],
+                                                      _recording(True).overlaps > 0), abs=0.02)
+    assert 0.5 <= cal.lost_threshold <= 0.99 and cal.lost_f1 > 0.5
+    cal = calibrate(_recording(spurious=False))
+    assert cal.features == "all" and cal.weights[4] > 0  # a feature that holds everywhere adds to the peak
+    assert cal.roc_auc_loso > max(v for (f, _), v in cal.loso.items() if f == "peak")

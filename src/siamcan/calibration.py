@@ -2,10 +2,12 @@
 
 The tracker runs once over every sequence (one-pass, its own tracker values, no re-detection) and records, per
 frame, the score-map features of :mod:`siamcan.tracking.confidence` and whether its box overlaps the ground truth
-(IoU > 0; a frame whose target is absent counts as not overlapping). A logistic model of "overlaps" on the features
-is fitted on all frames, its L2 penalty chosen by the leave-one-sequence-out ROC AUC (each sequence scored by a
-model fitted on the others); the ROC AUC is reported in-sample and leave-one-sequence-out, next to the ROC AUC of
-the raw network score, with a reliability table.
+(IoU > 0; a frame whose target is absent counts as not overlapping). A logistic model of "overlaps" is fitted on all
+frames, on every feature or on the peak alone (the network's score at the chosen point, what ``update`` returned
+before there was a confidence), the features and its L2 penalty chosen by the leave-one-sequence-out ROC AUC (each
+sequence scored by a model fitted on the others); the ROC AUC is reported in-sample and leave-one-sequence-out, next
+to the ROC AUC of the raw network score, with a reliability table. The lost threshold suggested with it is the one
+whose "below it" flags the frames off the target with the best F1 score.
 """
 from __future__ import annotations
 
@@ -65,34 +67,73 @@ class Calibration:
     frames: int
     positives: int
     reliability: list[tuple[float, float, int]]
-    loso_by_l2: dict[float, float] = field(default_factory=dict)
+    loso_by_l2: dict[float, float] = field(default_factory=dict)  # the chosen features' leave-one-out ROC AUC
+    features: str = "all"  # the features used (FEATURE_SETS)
+    loso: dict = field(default_factory=dict)  # (features, L2) -> leave-one-sequence-out ROC AUC
+    lost_threshold: float = float("nan")  # suggested: below it for lost_frames frames the target is lost
+    lost_f1: float = float("nan")  # the F1 score of "below lost_threshold" for the frames off the target
 
 
 L2_GRID = (1.0, 10.0, 100.0, 300.0, 1000.0)
+# the features a model may use: every one, or the peak alone (some networks' peak ranks the frames better than any
+# mix that generalises across sequences: siamcan-nano's weights of issue 25, 0.93 against 0.73 leave-one-out)
+FEATURE_SETS = {"all": None, "peak": (0,)}
+LOST_GRID = tuple(round(0.5 + 0.01 * k, 2) for k in range(50))  # lost thresholds tried: 0.50 ... 0.99
 
 
-def _loso(rec: Recording, y: np.ndarray, l2: float) -> np.ndarray:
+def fit(features: np.ndarray, y: np.ndarray, l2: float, columns=None) -> np.ndarray:
+    """Logistic weights (bias first, one per feature) fitted on ``columns`` of the features only (None: all); the
+    other features' weights are 0."""
+    if columns is None:
+        return fit_logistic(features, y, l2)
+    w = np.zeros(features.shape[1] + 1)
+    w[[0] + [c + 1 for c in columns]] = fit_logistic(features[:, list(columns)], y, l2)
+    return w
+
+
+def _loso(rec: Recording, y: np.ndarray, l2: float, columns=None) -> np.ndarray:
     out = np.empty(len(y))
     for s in np.unique(rec.sequence):
         held = rec.sequence == s
-        out[held] = confidence(rec.features[held], fit_logistic(rec.features[~held], y[~held], l2))
+        out[held] = confidence(rec.features[held], fit(rec.features[~held], y[~held], l2, columns))
     return out
 
 
-def calibrate(rec: Recording, l2_grid=L2_GRID) -> Calibration:
-    """Fit the logistic confidence; its L2 penalty is the one of ``l2_grid`` with the best leave-one-sequence-out
-    ROC AUC (frames of one sequence are alike, so sequences, not frames, are what a fit must generalise across)."""
+def lost_threshold(conf: np.ndarray, overlaps: np.ndarray, highest: float = 1.0) -> tuple[float, float]:
+    """The threshold t of :data:`LOST_GRID` (at most ``highest``) whose "confidence below t" flags the frames off the
+    target (``overlaps`` False) with the best F1 score, and that score; ties go to the lower t (fewer false alarms)."""
+    conf = np.asarray(conf, np.float64)
+    off = ~np.asarray(overlaps, bool)
+    best = (LOST_GRID[0], -1.0)
+    for t in LOST_GRID:
+        if t > highest + 1e-12:
+            break
+        flagged = conf < t
+        f1 = 2.0 * float((flagged & off).sum()) / max(int(flagged.sum()) + int(off.sum()), 1)
+        if f1 > best[1] + 1e-12:
+            best = (t, f1)
+    return best
+
+
+def calibrate(rec: Recording, l2_grid=L2_GRID, highest_lost: float = 1.0) -> Calibration:
+    """Fit the logistic confidence; its features (:data:`FEATURE_SETS`) and L2 penalty are those of ``l2_grid`` with
+    the best leave-one-sequence-out ROC AUC (frames of one sequence are alike, so sequences, not frames, are what a
+    fit must generalise across; on a tie every feature). The lost threshold (at most ``highest_lost``) is then
+    :func:`lost_threshold` of the fitted confidence."""
     y = rec.overlaps > 0
     if y.all() or not y.any():  # a logistic fit of one class has no answer: ROC AUC nan, weights [26.6, 0, ...]
         raise SiamcanError(f"calibration needs frames where the box overlaps the target and frames where it does not; "
                            f"in all {len(y)} frames it {'does' if y.all() else 'does not'} (add sequences where the "
                            "tracker loses the target)" if len(y) else "calibration found no frames to fit on")
-    by_l2 = {float(l2): roc_auc(_loso(rec, y, l2), y) for l2 in l2_grid}
-    best = max(by_l2, key=lambda k: np.nan_to_num(by_l2[k], nan=-1))
-    w = fit_logistic(rec.features, y, best)
+    loso = {(name, float(l2)): roc_auc(_loso(rec, y, l2, cols), y)
+            for name, cols in FEATURE_SETS.items() for l2 in l2_grid}
+    best = max(loso, key=lambda k: np.nan_to_num(loso[k], nan=-1))  # the first of equals: "all", the lowest L2
+    w = fit(rec.features, y, best[1], FEATURE_SETS[best[0]])
     conf = confidence(rec.features, w)
-    return Calibration(w, best, roc_auc(conf, y), by_l2[best], roc_auc(rec.raw, y), int(len(y)), int(y.sum()),
-                       reliability(conf, y), by_l2)
+    lost, f1 = lost_threshold(conf, y, highest_lost)
+    return Calibration(w, best[1], roc_auc(conf, y), loso[best], roc_auc(rec.raw, y), int(len(y)), int(y.sum()),
+                       reliability(conf, y), {l2: v for (name, l2), v in loso.items() if name == best[0]},
+                       best[0], loso, lost, f1)
 
 
 def plot_reliability(cal: Calibration, path, title: str = "") -> None:

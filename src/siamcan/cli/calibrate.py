@@ -18,7 +18,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads (default: physical cores - 1, at least 1)")
     p.add_argument("--write-config", default=None, metavar="OUT.yaml",
-                   help="write the model's config with tracker.confidence_weights set to this file")
+                   help="write the model's config with tracker.confidence_weights and tracker.lost_threshold set to "
+                        "this file")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="reliability diagram")
 
 
@@ -46,14 +47,19 @@ def run(args: argparse.Namespace) -> int:
         rec = record(tracker, dataset, bar.update)
     finally:
         bar.close()
-    cal = calibrate(rec)
+    cal = calibrate(rec, highest_lost=loaded.cfg.found_threshold)
+    named = {"all": "every feature", "peak": "the peak alone"}
     print(f"confidence on {dataset.name} ({len(dataset)} sequences, {cal.frames} frames, {cal.positives} with the box "
           f"on the target): ROC AUC {cal.roc_auc:.3f} (leave-one-sequence-out {cal.roc_auc_loso:.3f}; the network's "
-          f"score alone {cal.roc_auc_raw:.3f}); L2 penalty {cal.l2:g}, chosen by leave-one-sequence-out ROC AUC ("
-          + ", ".join(f"{k:g}: {v:.3f}" for k, v in cal.loso_by_l2.items()) + ")")
+          f"score alone {cal.roc_auc_raw:.3f}); {named[cal.features]}, L2 penalty {cal.l2:g}, chosen by "
+          "leave-one-sequence-out ROC AUC (" + "; ".join(
+              f"{named[f]}: " + ", ".join(f"{l2:g}: {v:.3f}" for (g, l2), v in cal.loso.items() if g == f)
+              for f in named) + ")")
     print("weights (bias, " + ", ".join(CONFIDENCE_FEATURES) + "): " + ", ".join(f"{w:.4f}" for w in cal.weights))
     print("reliability (mean confidence -> observed rate, frames): " +
           "; ".join(f"{a:.2f} -> {b:.2f} ({n})" for a, b, n in cal.reliability))
+    print(f"lost threshold: {cal.lost_threshold:.2f} (the best F1 score, {cal.lost_f1:.3f}, for the frames off the "
+          f"target; at most the found threshold {loaded.cfg.found_threshold:g})")
     if args.plot:
         plot_reliability(cal, args.plot)
     if args.write_config:
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         conf = resolve_config(args.model)
         data = config_to_dict(conf)
         data["tracker"]["confidence_weights"] = [round(float(w), 4) for w in cal.weights]
+        data["tracker"]["lost_threshold"] = cal.lost_threshold
         atomic_write_text(args.write_config, yaml.safe_dump(data, sort_keys=False))
-        print(f"config with the confidence weights: {Path(args.write_config)}")
+        print(f"config with the confidence weights and the lost threshold: {Path(args.write_config)}")
     return 0

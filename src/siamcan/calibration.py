@@ -67,11 +67,15 @@ class Calibration:
     frames: int
     positives: int
     reliability: list[tuple[float, float, int]]
-    loso_by_l2: dict[float, float] = field(default_factory=dict)  # the chosen features' leave-one-out ROC AUC
     features: str = "all"  # the features used (FEATURE_SETS)
     loso: dict = field(default_factory=dict)  # (features, L2) -> leave-one-sequence-out ROC AUC
     lost_threshold: float = float("nan")  # suggested: below it for lost_frames frames the target is lost
     lost_f1: float = float("nan")  # the F1 score of "below lost_threshold" for the frames off the target
+
+    @property
+    def loso_by_l2(self) -> dict[float, float]:
+        """L2 penalty -> leave-one-sequence-out ROC AUC, for the chosen features."""
+        return {l2: v for (name, l2), v in self.loso.items() if name == self.features}
 
 
 L2_GRID = (1.0, 10.0, 100.0, 300.0, 1000.0)
@@ -135,8 +139,7 @@ def calibrate(rec: Recording, l2_grid=L2_GRID, highest_lost: float = 1.0) -> Cal
     conf = confidence(rec.features, w)
     lost, f1 = lost_threshold(conf, y, highest_lost)
     return Calibration(w, best[1], roc_auc(conf, y), loso[best], roc_auc(rec.raw, y), int(len(y)), int(y.sum()),
-                       reliability(conf, y), {l2: v for (name, l2), v in loso.items() if name == best[0]},
-                       best[0], loso, lost, f1)
+                       reliability(conf, y), best[0], loso, lost, f1)
 
 
 def plot_reliability(cal: Calibration, path, title: str = "") -> None:

@@ -73,16 +73,16 @@ def frame(*squares) -> np.ndarray:
 CONF = (-10.0, 20.0, 0.0, 0.0, 0.0, 0.0)  # confidence = sigmoid(20 peak - 10): ~1 on the square, ~0 elsewhere
 
 
-def tracker(**cfg):
-    engine = ColourEngine()
+def tracker(engine=None, **cfg):
+    engine = engine or ColourEngine()
     base = dict(stride=16, score_size=15, window_influence=0.3, penalty_k=0.05, lr=0.5, confidence_weights=CONF,
                 redetect=True, lost_threshold=0.5, lost_frames=3, found_threshold=0.9, redetect_tiles=6)
     base.update(cfg)
     return SiamCANTracker(engine, TrackerConfig(**base)), engine
 
 
-def run(frames, **cfg):
-    tr, engine = tracker(**cfg)
+def run(frames, engine=None, **cfg):
+    tr, engine = tracker(engine, **cfg)
     tr.init(frames[0], [100, 100, SIDE, SIDE])
     out = [tr.update(f) + (tr.lost,) for f in frames[1:]]
     return out, engine, tr
@@ -182,15 +182,6 @@ class BatchColourEngine(ColourEngine):
         return np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
 
 
-def _run_on(engine, frames, **cfg):
-    base = dict(stride=16, score_size=15, window_influence=0.3, penalty_k=0.05, lr=0.5, confidence_weights=CONF,
-                redetect=True, lost_threshold=0.5, lost_frames=3, found_threshold=0.9, redetect_tiles=6)
-    base.update(cfg)
-    tr = SiamCANTracker(engine, TrackerConfig(**base))
-    tr.init(frames[0], [100, 100, SIDE, SIDE])
-    return [tr.update(f) + (tr.lost,) for f in frames[1:]], tr
-
-
 def test_search_tiles_in_one_network_call():
     """Item 3 of issue 25: a lost frame's tiles (and the re-centred crop) go through the network in one batched call,
     against the first template's state stacked once; the same boxes, confidences and lost flags as one call per tile.
@@ -204,9 +195,8 @@ def test_search_tiles_in_one_network_call():
          dict(memory_size=2, memory_threshold=0.95, memory_gap=4)),
     ]
     for frames, cfg in scenes:
-        one, _ = _run_on(ColourEngine(), frames, **cfg)
-        engine = BatchColourEngine()
-        batched, tr = _run_on(engine, frames, **cfg)
+        one, _, _ = run(frames, **cfg)
+        batched, engine, tr = run(frames, BatchColourEngine(), **cfg)
         assert engine.prepared == ([2, 6, 7] if cfg else [6, 7])  # with memory: its 2 templates, once it is full
         for a, b in zip(one, batched):
             assert np.allclose(a[0], b[0]) and a[1] == pytest.approx(b[1]) and a[2] == b[2]

@@ -77,6 +77,14 @@ def tiles(geometry, frame_shape, s_x: float, near) -> list[np.ndarray]:
     return [centres[i] for i in order]
 
 
+def crop_scale(tracker) -> tuple[float, int]:
+    """The scale of the tracker's crops (template crop px per frame px) and the side of a search crop in frame px,
+    at the tracker's current size: what every crop of the search and of the verification uses."""
+    g = tracker.geometry
+    s_z = g.context_size(tracker.size[0], tracker.size[1])
+    return g.exemplar_size / s_z, max(round(s_z * g.search_scale), 1)
+
+
 def score_crops(tracker, frame: np.ndarray, centres, s_x: int, scale_z: float, memory: bool = False
                 ) -> list[Candidate]:
     """The best point of the search crops at ``centres`` (scale penalty, no cosine window), each with its confidence:
@@ -160,12 +168,10 @@ def remember(tracker, frame: np.ndarray, conf: float) -> None:
 def verify(tracker, frame: np.ndarray, centre) -> bool:
     """Do the remembered templates agree that the target is at ``centre``? (True without memory.) Their mean
     confidence on a search crop there must reach ``found_threshold``."""
-    s, g = tracker.search, tracker.geometry
+    s = tracker.search
     if not s.memory:
         return True
-    s_z = g.context_size(tracker.size[0], tracker.size[1])
-    scale_z = g.exemplar_size / s_z
-    s_x = max(round(s_z * g.search_scale), 1)
+    scale_z, s_x = crop_scale(tracker)
     for entry in s.memory:
         if entry[2] is None:
             entry[2] = tracker.engine.template(entry[1])
@@ -183,9 +189,7 @@ def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
         # (a short-term dip; a look-alike elsewhere must not take the box), so nothing is searched this frame
         s.pending = None
         return None
-    s_z = g.context_size(tracker.size[0], tracker.size[1])
-    scale_z = g.exemplar_size / s_z
-    s_x = max(round(s_z * g.search_scale), 1)
+    scale_z, s_x = crop_scale(tracker)
     grid = tiles(g, frame.shape, s_x, tracker.center)
     # last frame's best far candidate, re-scored on a crop centred on it (a target at the edge of a tile scores low
     # there), then the next tiles of the sweep

@@ -42,3 +42,16 @@ def check_map_size(cls, loc, n: int) -> None:
     if np.shape(cls)[-2:] != (n, n) or np.shape(loc)[-2:] != (n, n):
         raise SiamcanError(f"the network gives {np.shape(cls)[-1]}x{np.shape(cls)[-2]} score maps but "
                            f"tracker.score_size is {n}: the tracker sizes do not fit this model")
+
+
+def crop_maps(engine, crops: np.ndarray, states, score_size: int, stacked=None) -> tuple[np.ndarray, np.ndarray]:
+    """The maps of N search crops (NxHxWx3), crop ``i`` against template state ``states[i]``: (N, 2, S, S) logits and
+    (N, 4, S, S) distances. One engine call (``track_batch``) where the engine takes batches and ``stacked`` (a
+    function giving the states stacked, which the caller keeps between frames) is given; otherwise one call a crop."""
+    if stacked is not None and hasattr(engine, "track_batch"):
+        cls, loc = engine.track_batch(crops, stacked())
+    else:
+        outs = [engine.track(c, st) for c, st in zip(crops, states)]
+        cls, loc = np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
+    check_map_size(cls, loc, score_size)
+    return np.asarray(cls), np.asarray(loc)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import TrackerConfig
 from ..errors import SiamcanError
-from .maps import check_map_size, decode_maps
+from .maps import crop_maps, decode_maps
 from .tracker import SiamCANTracker, check_box, check_frame, select_best
 
 
@@ -183,13 +183,11 @@ class MultiTracker:
     def _network(self, crops: np.ndarray, batch: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """The maps of the targets ``batch`` (their crops ``crops``), in one engine call when it has ``track_batch``."""
         states = [self.targets[i].state for i in batch]
-        if not hasattr(self.engine, "track_batch"):  # an engine without batches: one call per target
-            outs = [self.engine.track(c, s) for c, s in zip(crops, states)]
-            cls, loc = np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
-        else:
+
+        def stacked():
             st = self._stacked
             if st is None or st[0] != batch or any(a is not b for a, b in zip(st[1], states)):
                 st = self._stacked = (list(batch), states, self.engine.stack_states(states))
-            cls, loc = self.engine.track_batch(crops, st[2])
-        check_map_size(cls, loc, self.cfg.score_size)
-        return np.asarray(cls), np.asarray(loc)
+            return st[2]
+
+        return crop_maps(self.engine, crops, states, self.cfg.score_size, stacked)

@@ -36,7 +36,7 @@ import numpy as np
 
 from .confidence import confidence, score_features
 from .geometry import crop_patch, penalty_map
-from .maps import check_map_size, decode_maps
+from .maps import crop_maps, decode_maps
 
 
 @dataclass
@@ -92,19 +92,15 @@ def score_crops(tracker, frame: np.ndarray, centres, s_x: int, scale_z: float, m
     through the network in one call where the engine takes batches (``track_batch``, the templates' states stacked
     once and kept in :class:`SearchState`) and their number is one of :func:`batch_sizes`; otherwise one call
     each (the same numbers, float rounding of the batched convolutions aside)."""
-    c, g, e = tracker.cfg, tracker.geometry, tracker.engine
+    c, g = tracker.cfg, tracker.geometry
     crops = np.stack([crop_patch(frame, ctr, g.instance_size, s_x, tracker.channel_average) for ctr in centres])
     n = len(crops)
     if memory:
         states = [entry[2] for entry in tracker.search.memory]
     else:
         states = [tracker.state] * n
-    if n in batch_sizes(c) and hasattr(e, "track_batch"):
-        cls, loc = e.track_batch(crops, stacked_state(tracker, states, memory))
-    else:
-        outs = [e.track(crop, st) for crop, st in zip(crops, states)]
-        cls, loc = np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])
-    check_map_size(cls, loc, c.score_size)
+    batched = (lambda: stacked_state(tracker, states, memory)) if n in batch_sizes(c) else None
+    cls, loc = crop_maps(tracker.engine, crops, states, c.score_size, batched)
     score, pcx, pcy, pw, ph = decode_maps(cls, loc, tracker.points, 10.0 * c.instance_size)
     pscore = penalty_map(pw, ph, tracker.size[0] * scale_z, tracker.size[1] * scale_z, c.penalty_k) * score
     out = []

@@ -89,6 +89,7 @@ class OneByOne:
 def long_sequence(a) -> int:
     from siamcan.evaluation.datasets import load_dataset
     from siamcan.threads import set_threads
+    from siamcan.tracking.redetect import batch_sizes
     from siamcan.zoo import Tracker
 
     set_threads(a.threads)
@@ -103,6 +104,8 @@ def long_sequence(a) -> int:
     modes = {"one call": base, "one call per tile": Tracker(OneByOne(base.engine), base.cfg)}
     times = {m: {True: [], False: []} for m in modes}
     runs = {m: 0 for m in modes}
+    searched = {m: 0 for m in modes}  # lost frames whose whole frame was searched
+    whole = {m: 0 for m in modes}  # ... with as many crops as a batch size set up at init (one call in "one call")
     for tr in modes.values():
         tr.init(seq.frame(0), seq.init_box(0))
     for i in range(1, len(seq)):
@@ -110,12 +113,16 @@ def long_sequence(a) -> int:
         for m in (list(modes) if i % 2 else list(modes)[::-1]):
             tr = modes[m]
             searching = tr.lost
-            before = tr.search.tiles + tr.search.verified
+            before, tiles_before = tr.search.tiles + tr.search.verified, tr.search.tiles
             t0 = time.perf_counter()
             tr.update(f)
             times[m][searching].append(time.perf_counter() - t0)
             if searching:
-                runs[m] += tr.search.tiles + tr.search.verified - before
+                scored = tr.search.tiles + tr.search.verified - before
+                runs[m] += scored
+                if tr.search.tiles > tiles_before:  # the whole frame was searched: one call if its size is prepared
+                    searched[m] += 1
+                    whole[m] += (tr.search.tiles - tiles_before) in batch_sizes(tr.cfg)
     print(f"{seq.name}: {len(seq) - 1} frames, {a.threads} thread(s), {type(base.engine).__name__}")
     lost_ms = {}
     for m in modes:
@@ -125,6 +132,8 @@ def long_sequence(a) -> int:
         print(f"  tiles scored in {m}: target lost on {len(t[True])} frames; lost (local crop + whole-frame search, "
               f"{runs[m] / max(len(t[True]), 1):.1f} crops scored a frame besides the local one): {lost:.2f} ms/frame; "
               f"not lost: {kept:.2f} ms/frame ({lost / kept:.1f}x)")
+    print(f"  whole frame searched on {searched['one call']} lost frames; {whole['one call']} of them had a batch size "
+          f"set up at init {sorted(batch_sizes(base.cfg))} and ran as one network call, the others one call per crop")
     a_, b_ = lost_ms.values()
     print(f"  lost frames, one call per tile / one call: {b_ / a_:.2f}x")
     return 0

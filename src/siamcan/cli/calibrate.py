@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 
 
@@ -52,9 +53,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"confidence on {dataset.name} ({len(dataset)} sequences, {cal.frames} frames, {cal.positives} with the box "
           f"on the target): ROC AUC {cal.roc_auc:.3f} (leave-one-sequence-out {cal.roc_auc_loso:.3f}; the network's "
           f"score alone {cal.roc_auc_raw:.3f}); {named[cal.features]}, L2 penalty {cal.l2:g}, chosen by "
-          "leave-one-sequence-out ROC AUC (" + "; ".join(
-              f"{named[f]}: " + ", ".join(f"{l2:g}: {v:.3f}" for (g, l2), v in cal.loso.items() if g == f)
-              for f in named) + ")")
+          f"leave-one-sequence-out log-loss, {cal.log_loss_loso:.4f} (a constant confidence, held out too: "
+          f"{cal.log_loss_base:.4f}; "
+          + "; ".join(f"{named[f]}: " + ", ".join(f"{l2:g}: {v:.4f}" for (g, l2), v in cal.loso.items() if g == f)
+                      for f in named) + ")")
+    if not cal.log_loss_loso < cal.log_loss_base:
+        print(f"siamcan calibrate: warning: on sequences it was not fitted on, this confidence predicts no better "
+              f"than a constant (log-loss {cal.log_loss_loso:.4f} against {cal.log_loss_base:.4f}); calibrate on more "
+              "sequences, with frames where the tracker loses the target in several of them", file=sys.stderr)
     print("weights (bias, " + ", ".join(CONFIDENCE_FEATURES) + "): " + ", ".join(f"{w:.4f}" for w in cal.weights))
     print("reliability (mean confidence -> observed rate, frames): " +
           "; ".join(f"{a:.2f} -> {b:.2f} ({n})" for a, b, n in cal.reliability))

@@ -105,6 +105,14 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
 
 
+def log_loss(probabilities: np.ndarray, labels: np.ndarray, eps: float = 1e-6) -> float:
+    """Mean negative log-likelihood of the labels under the probabilities (clipped to [eps, 1 - eps]): lower is
+    better; a constant probability equal to the share of positives scores the labels' entropy."""
+    p = np.clip(np.asarray(probabilities, np.float64), eps, 1.0 - eps)
+    y = np.asarray(labels, bool)
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
+
+
 def reliability(conf: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
     """(mean confidence, observed rate, frames) per confidence bin: the data of a reliability plot."""
     conf = np.asarray(conf, np.float64)

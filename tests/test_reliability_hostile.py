@@ -323,7 +323,7 @@ BAD_INPUT = {
     "tune device bogus": (lambda t: ["tune", _otb(t), "--format", "otb", "--device", "bogus", "--trials", "1"],
                           "unknown --device"),
     "tune unknown benchmark": (lambda t: ["tune", _otb(t), "--format", "otb", "--benchmark", "NOPE"],
-                               "unknown --benchmark 'NOPE'"),
+                               "drop --benchmark 'NOPE'"),
     "demo frames huge": (lambda t: ["demo", "--output", t / "d", "--frames", str(10**9)], "--frames must be between"),
     "demo video name": (lambda t: ["demo", "--output", t / "d", "--video", "../x.gif"], "not a plain name"),
 }

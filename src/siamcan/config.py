@@ -19,6 +19,10 @@ import yaml
 from .errors import SiamcanError
 from .fileio import read_text
 
+DEFAULT_MODEL = "siamcan-nano"  # the model every command and Tracker.from_pretrained() use when none is named
+# the models the command-line help names (every config under configs/ is a model too: ablations, earlier candidates)
+MAIN_MODELS = ("siamcan-nano", "siamcan-nano-v1", "siamcan-lite", "siamcan-r50")
+
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -337,8 +341,11 @@ class Config:
         for key in self.benchmarks:
             if key.lower() == benchmark.lower():
                 return key
-        known = ", ".join(self.benchmarks) or "none"
-        raise SiamcanError(f"unknown --benchmark '{benchmark}' for model {self.name} (known: {known})")
+        if not self.benchmarks:
+            raise SiamcanError(f"model {self.name} has one set of tracker values for every benchmark: drop --benchmark "
+                               f"'{benchmark}' (it picks a per-benchmark set of a model that has them, e.g. siamcan-r50)")
+        raise SiamcanError(f"unknown --benchmark '{benchmark}' for model {self.name} (known: "
+                           f"{', '.join(self.benchmarks)})")
 
     def tracker_for(self, benchmark: str | None) -> TrackerConfig:
         """Tracker hyper-parameters, overridden by the ``benchmarks`` entry if one matches."""

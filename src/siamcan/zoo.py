@@ -12,7 +12,7 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from .config import Config, TrackerConfig, load_config
+from .config import DEFAULT_MODEL, Config, TrackerConfig, load_config
 from .errors import SiamcanError
 from .models import build_model, check_tracker_fits, load_backbone_weights, load_model_weights
 from .models.siamcan import SiamCAN
@@ -21,7 +21,6 @@ from .tracking.tracker import SiamCANTracker
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "siamcan-nano"
 
 
 def config_dir() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import DEFAULT_MODEL, MAIN_MODELS
 from ..errors import SiamcanError
 
 
@@ -20,8 +21,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "with its own tracker values), nanotrack-cv2 (OpenCV's cv2.TrackerNano, NanoTrack v2; "
                         "'nanotrack' is an old name of it)")
     p.add_argument("--model", default=None,
-                   help="siamcan model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml "
-                        "(default: siamcan-nano)")
+                   help=f"siamcan model name ({', '.join(MAIN_MODELS)}, ...) or config .yaml "
+                        f"(default: {DEFAULT_MODEL})")
     p.add_argument("--weights", default=None, help="siamcan model weights (.safetensors or .pth)")
     p.add_argument("--benchmark", default=None,
                    help="hyper-parameter set of the model config (e.g. VOT2018, OTB100); default: none")
@@ -50,8 +51,6 @@ def default_name(args: argparse.Namespace) -> str:
         return {"nanotrack-v3": "NanoTrackV3", "nanotrack-v2": "NanoTrackV2"}.get(args.tracker, "NanoTrackV2-cv2")
     if args.model:
         return Path(args.model).stem if str(args.model).endswith((".yaml", ".yml")) else str(args.model)
-    from ..zoo import DEFAULT_MODEL
-
     return DEFAULT_MODEL
 
 

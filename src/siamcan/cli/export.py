@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..config import MAIN_MODELS
 from ..errors import SiamcanError
 from ..ortenv import import_onnxruntime
 
@@ -13,7 +14,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     from ..tracking.export import OPSET
 
     p.add_argument("--onnx", required=True, metavar="OUTDIR", help="output folder (template.onnx, track.onnx)")
-    p.add_argument("--model", default=None, help="model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml")
+    p.add_argument("--model", default=None, help=f"model name ({', '.join(MAIN_MODELS)}, ...) or config .yaml")
     p.add_argument("--weights", default=None, help="model weights (.safetensors or .pth)")
     p.add_argument("--random-weights", action="store_true", help="seeded random weights (for testing)")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-weights")

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+from ..config import DEFAULT_MODEL, MAIN_MODELS
 from ..errors import SiamcanError
 
 # the summary suggests --redetect when, without it, the target was lost in at least this many frames (about a second
@@ -36,7 +37,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="several objects: a file with one x,y,w,h box per line, all in the first frame (ids 1, 2, "
                         "... in line order; MOT-challenge output)")
     p.add_argument("--model", default=None,
-                   help="model name (siamcan-nano, siamcan-lite, siamcan-r50) or config .yaml (default: siamcan-nano)")
+                   help=f"model name ({', '.join(MAIN_MODELS)}, ...) or config .yaml (default: {DEFAULT_MODEL})")
     p.add_argument("--weights", default=None,
                    help="model weights (.safetensors or .pth; default: the weights shipped for the model)")
     p.add_argument("--output", default=None,

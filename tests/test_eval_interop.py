@@ -69,6 +69,18 @@ def test_report_means_only_sequences_every_tracker_has(tmp_path, capsys):
     assert main(["report", str(data), "--format", "otb", "--results", str(tmp_path / "results"),
                  "--trackers", "A", "C"]) == 2
     assert "no sequence of mini has a result file from every tracker" in capsys.readouterr().err
+    # a tracker folder with no result for any of these sequences (another dataset's, in a shared results folder): left
+    # out of the table with a note when the trackers are found, an error when it is named
+    _result(res / "D" / "elsewhere.txt", PERFECT)
+    assert main(["report", str(data), "--format", "otb", "--results", str(tmp_path / "results"),
+                 "--sequences", "dog", "--json", str(out_json)]) == 0
+    assert "left out: C, D (no result file for any of the sequences scored)" in capsys.readouterr().out
+    r = json.loads(out_json.read_text())
+    assert sorted(r["trackers"]) == ["A", "B"]
+    assert r["unscored"] == ["C", "D"]
+    assert main(["report", str(data), "--format", "otb", "--results", str(tmp_path / "results"),
+                 "--trackers", "A", "D"]) == 2
+    assert "tracker 'D' has no result file for any sequence of mini" in capsys.readouterr().err
 
 
 def test_vot_report_uses_common_sequences_too(tmp_path, capsys):

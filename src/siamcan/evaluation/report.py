@@ -27,15 +27,25 @@ def score_trackers(dataset: Dataset, results: Path, trackers: list[str] | None =
     per-tracker mean curves and per-attribute breakdowns (removed before writing the JSON).
 
     A sequence without a result file is never scored as a failure: the means are over the sequences that every
-    compared tracker has a result for, and the others are listed under ``"missing"`` (tracker -> sequence names)."""
+    compared tracker has a result for, and the others are listed under ``"missing"`` (tracker -> sequence names).
+    Trackers found in the folder (``trackers`` None) with no result file for any of the sequences are left out and
+    listed under ``"unscored"`` (a results folder shared by two datasets of the same folder name holds the trackers of
+    both); a tracker named in ``trackers`` without any is an error."""
     names = trackers or list_trackers(results, dataset.name)
     out: dict = {"dataset": dataset.name, "trackers": {}, "_curves": {}, "_attributes": {}, "_sequences": {},
                  "_longterm": {}, "_longterm_frames": {}}
     loaded = {}
     for name in names:
         loaded[name] = load_results(results, dataset, name)
-        if not loaded[name]:
+        if not loaded[name] and trackers:
             raise SiamcanError(f"tracker '{name}' has no result file for any sequence of {dataset.name}")
+    unscored = [n for n in names if not loaded[n]]
+    if len(unscored) == len(names):
+        raise SiamcanError(f"no tracker in {results} has a result file for any sequence of {dataset.name} "
+                           f"({', '.join(names)}): run siamcan eval on it first")
+    if unscored:
+        out["unscored"] = unscored
+        names = [n for n in names if loaded[n]]
     candidates = [s for s in dataset if s.scorable or dataset.supervised]
     missing = {n: [s.name for s in candidates if s.name not in loaded[n]] for n in names}
     missing = {n: m for n, m in missing.items() if m}
@@ -238,6 +248,8 @@ def format_table(report: dict, supervised: bool) -> str:
         for name, seqs in report["missing"].items():
             shown = ", ".join(seqs[:10]) + (f", ... ({len(seqs)} in all)" if len(seqs) > 10 else "")
             notes.append(f"missing: {name} has no result file for {shown}")
+    if report.get("unscored"):
+        notes.append(f"left out: {', '.join(report['unscored'])} (no result file for any of the sequences scored)")
     return "\n".join([title, head, "-" * len(head), *lines, *notes])
 
 

@@ -63,6 +63,8 @@ def assert_user_error(rc: int, err: str, *needles: str) -> None:
     ("10,10,20", "4 values"),
     ("10,10,20,20,5", "4 values"),
     ("a,b,c,d", "cannot parse box"),
+    ("nosuchfile.txt", "--init nosuchfile.txt: no such box file"),
+    ("boxes/first.txt", "no such box file"),
 ])
 def test_bad_init_box(frames, tmp_path, capsys, init, needle):
     rc, err = cli(["track", frames, f"--init={init}", "--output", tmp_path / "o.txt"], capsys)

@@ -263,7 +263,12 @@ def init_box(text: str) -> list[float]:
             raise SiamcanError(f"--init {text}: the first line of a box file must be x,y,w,h or a VOT polygon "
                                f"(8 values), got {len(box)} values")
         return box
-    box = parse_box(text)
+    try:
+        box = parse_box(text)
+    except SiamcanError:
+        if path.suffix or "/" in text or os.sep in text:  # meant as a file: say that it is not there
+            raise SiamcanError(f"--init {text}: no such box file (or give the box as X,Y,W,H)") from None
+        raise
     if len(box) != 4:
         raise SiamcanError(f"--init needs 4 values X,Y,W,H (or a box file), got {len(box)}")
     return box

@@ -101,7 +101,7 @@ def test_onnx_backend_errors(tmp_path):
         make_engine(None, "cpu", "onnx")
 
 
-def test_cli_export_and_track(lite_export, tmp_path):
+def test_cli_export_and_track(lite_export, tmp_path, capsys):
     import cv2
 
     from siamcan.cli.main import main
@@ -119,3 +119,13 @@ def test_cli_export_and_track(lite_export, tmp_path):
                "--onnx-dir", str(out), "--output", str(res)])
     assert rc == 0
     assert len(res.read_text().splitlines()) == 6
+    # --onnx-dir alone takes the onnx backend: the same boxes
+    res2 = tmp_path / "boxes2.txt"
+    assert main(["track", str(clip), "--init", ",".join(str(v) for v in box), "--onnx-dir", str(out),
+                 "--output", str(res2)]) == 0
+    assert res2.read_text() == res.read_text()
+    # the files of siamcan-lite (25x25 maps) with siamcan-nano's config (15x15): one line naming both
+    assert main(["track", str(clip), "--init", ",".join(str(v) for v in box), "--onnx-dir", str(out),
+                 "--model", "siamcan-nano", "--output", str(tmp_path / "boxes3.txt")]) == 2
+    assert "the ONNX files (exported from siamcan-lite) give 25x25 score maps but the tracker config has score_size " \
+           "15" in capsys.readouterr().err

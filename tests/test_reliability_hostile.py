@@ -224,6 +224,8 @@ BAD_INPUT = {
     "onnx crop sizes": (lambda t: ["track", write_frames(t / "f", 2), "--init", "1,1,5,5", "--backend", "onnx",
                                    "--onnx-dir", tiny_onnx(t / "o"), "--model",
                                    _config(t, {"instance_size": 271, "score_size": 27})], "the ONNX files take"),
+    "onnx dir with fast": (lambda t: ["track", write_frames(t / "f", 2), "--init", "1,1,5,5", "--backend", "fast",
+                                      "--onnx-dir", tiny_onnx(t / "o")], "--onnx-dir goes with the onnx backend"),
     # report
     "plot .xyz": (lambda t: _results(t, b"5,5,20,20\n5,5,20,20\n") + ["--plot", t / "out.xyz"],
                   "cannot write a 'xyz' image"),

@@ -141,11 +141,15 @@ def make_engine(model: SiamCAN | None, device: str | None = None, backend: str =
 def pretrained_engine(model=None, weights=None, device=None, benchmark=None, backend="auto", tracker_config=None,
                       onnx_dir=None, threads=None):
     """(engine, tracker values, config) of ``Tracker.from_pretrained`` / ``MultiTracker.from_pretrained``."""
+    if onnx_dir and backend == "auto":  # the folder of ONNX files names its backend
+        backend = "onnx"
+    if onnx_dir and backend != "onnx":
+        raise SiamcanError(f"--onnx-dir goes with the onnx backend, not '{backend}' (drop one of them)")
     if backend == "onnx" and onnx_dir:  # the network comes from the ONNX files; the config gives the tracker values
         engine = make_engine(None, device, backend, onnx_dir, threads=threads)
         cfg = resolve_config(model or engine.meta.get("model"))
         tcfg = tracker_config or cfg.tracker_for(benchmark)
-        engine.check_tracker(tcfg.exemplar_size, tcfg.instance_size)
+        engine.check_tracker(tcfg.exemplar_size, tcfg.instance_size, tcfg.score_size)
         return engine, tcfg, cfg
     net, cfg = load_model(model, weights)
     if tracker_config is not None:

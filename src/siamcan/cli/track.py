@@ -48,10 +48,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="write the frames with the box drawn: .mp4/.mov/.mkv as H.264, .gif, or any other "
                         "extension through OpenCV (default: no video)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    p.add_argument("--backend", default="auto", help="auto, fast, eager or onnx (needs --onnx-dir)")
+    p.add_argument("--backend", default="auto",
+                   help="auto (ONNX Runtime on the CPU where installed, else fast), fast, eager or onnx (the model "
+                        "exported in memory, or the files of --onnx-dir)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="stop after N frames (init frame included; default: the whole source)")
-    p.add_argument("--onnx-dir", default=None, metavar="DIR", help="folder written by 'siamcan export --onnx DIR'")
+    p.add_argument("--onnx-dir", default=None, metavar="DIR",
+                   help="folder written by 'siamcan export --onnx DIR' (implies --backend onnx)")
     p.add_argument("--scores", default=None, metavar="FILE",
                    help="also write 'confidence,lost' per frame (the confidence that the box covers the target, "
                         "lost 1 while the tracker considers the target lost); several objects: 'frame,id,"

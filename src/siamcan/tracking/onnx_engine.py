@@ -105,13 +105,21 @@ class OnnxEngine:
         z, x = t_ins[0].shape[-1], x_ins[0].shape[-1]
         self.sizes = (z if isinstance(z, int) else None, x if isinstance(x, int) else None)
 
-    def check_tracker(self, exemplar_size: int, instance_size: int) -> None:
-        """The tracker's crop sizes must be the exported ones (static shapes)."""
+    def check_tracker(self, exemplar_size: int, instance_size: int, score_size: int | None = None) -> None:
+        """The tracker's crop sizes must be the exported ones (static shapes), and its score map size the one the
+        export was made with (where ``siamcan.json`` records it)."""
         z, x = self.sizes
+        model = self.meta.get("model")
+        source = f"the ONNX files (exported from {model})" if model else "the ONNX files"
         if (z and z != exemplar_size) or (x and x != instance_size):
-            raise SiamcanError(f"the ONNX files take {z}/{x} px crops but the tracker config has exemplar_size "
+            raise SiamcanError(f"{source} take {z}/{x} px crops but the tracker config has exemplar_size "
                                f"{exemplar_size} / instance_size {instance_size}: export with that config or use "
                                "its model name (--model)")
+        exported = (self.meta.get("tracker") or {}).get("score_size")
+        if score_size is not None and exported and exported != score_size:
+            raise SiamcanError(f"{source} give {exported}x{exported} score maps but the tracker config has score_size "
+                               f"{score_size}: use the exported model's config (--model {model or 'NAME'}) or "
+                               "export with this one")
 
     @staticmethod
     def _blob(crop: np.ndarray) -> np.ndarray:

@@ -339,3 +339,12 @@ def test_video_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, name, lim
     assert lines[0].startswith("siamcan track: error: ") and lines[0].endswith(str(out / name)), lines[0]
     assert sorted(p.name for p in out.iterdir()) == []  # neither the video nor its temp file
     assert not (tmp_path / "o.txt").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (a folder no file can be made in)")
+def test_unwritable_output_names_the_output_not_its_temp_file(tmp_path, capsys):
+    frames = write_frames(tmp_path / "frames", 3)
+    assert main(["track", str(frames), "--init", "10,10,50,50", "--threads", "1", "--no-progress",
+                 "--output", "/proc/siamcan-boxes.txt"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("siamcan track: error: ") and err.endswith(": /proc/siamcan-boxes.txt"), err

@@ -146,15 +146,21 @@ def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     pick the format from the name: ``.png``, ``.gif``); after the rename, the temp files of ``path`` that killed runs
     left are removed."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=temp_prefix(p), suffix=f".tmp{suffix}")
-    os.close(fd)
+    tmp = ""
     try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=temp_prefix(p), suffix=f".tmp{suffix}")
+        os.close(fd)
         os.chmod(tmp, file_mode())  # mkstemp creates 0600; give the file the usual permissions
         yield Path(tmp)
         os.replace(tmp, p)
+    except OSError as e:  # name the file the user asked for, not this function's temp file
+        ours = e.filename is None or str(e.filename).startswith(str(p.parent / temp_prefix(p)))
+        if ours and e.errno is not None:
+            raise OSError(e.errno, e.strerror, str(p)) from e
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
     remove_stale_temps(p.parent, p.name)
 

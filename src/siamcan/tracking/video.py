@@ -35,6 +35,7 @@ ID_COLORS = ((60, 60, 255), (255, 160, 40), (40, 230, 40), (0, 210, 255), (255, 
              (0, 130, 255), (255, 60, 140), (255, 255, 255), (150, 255, 150))
 GIF_MAX_SIDE = 320
 H264_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+VIDEO_HINT = "use .mp4, .mov, .mkv, .gif or .avi"  # the formats the README documents
 # still-image formats: OpenCV's writer "writes" them without a decodable frame, so they are refused by name
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jpe", ".jp2", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pbm", ".pgm",
                   ".ppm", ".pnm", ".pxm", ".sr", ".ras", ".exr", ".hdr", ".pic", ".avif"}
@@ -136,7 +137,7 @@ class VideoWriter:
                     finally:
                         self.writer = None
                     self.abort()
-                    raise SiamcanError(f"cannot open {self.path} for writing a video (use .mp4, .avi or .gif)")
+                    raise SiamcanError(f"cannot open {self.path} for writing a video ({VIDEO_HINT})")
         try:
             self.writer.write(img)
         except OSError as e:  # a full or read-only disk: name the video, not its temp file
@@ -206,8 +207,7 @@ def check_video_name(path: str | os.PathLike, option: str = "--save-video") -> P
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        raise SiamcanError(f"{option} {path}: '{suffix}' is a still-image format, not a video (use .mp4, .mov, "
-                           ".mkv, .gif or .avi)")
+        raise SiamcanError(f"{option} {path}: '{suffix}' is a still-image format, not a video ({VIDEO_HINT})")
     if not suffix:
         raise SiamcanError(f"{option} {path} has no extension; name the video format (out.mp4, out.gif, out.avi)")
     return path

@@ -64,7 +64,7 @@ def test_recompute_bn_uses_all_batches_and_skips_frozen_layers():
     assert m.a.momentum == 0.1  # restored
 
 
-def test_training_ships_the_mean_of_the_last_epochs_and_resume_repeats_it(otb_train_data, tmp_path):
+def test_training_ships_the_mean_of_the_last_epochs_and_resume_repeats_it(otb_train_data, tmp_path, capsys):
     cfg = tiny_config(otb_train_data, epochs=3, average_last=2, average_bn_pairs=4)
     out = tmp_path / "run"
     summary = train(cfg, out, progress=False)
@@ -77,8 +77,10 @@ def test_training_ships_the_mean_of_the_last_epochs_and_resume_repeats_it(otb_tr
     torch.testing.assert_close(shipped[w], (e1[w] + e2[w]) / 2, rtol=0, atol=1e-7)
     assert not torch.equal(shipped[w], e2[w])
     assert "epochs 2-3" in read_metadata(out / "model.safetensors")["averaged"]
+    capsys.readouterr()
     again = train(cfg, out, resume=True, progress=False)  # finished run: only the averaging runs again
     assert again["steps"] == 0
+    assert "final loss" not in capsys.readouterr().out  # no step ran: no loss to report (was "final loss nan")
     redo = read_state_dict(out / "model.safetensors")
     assert all(torch.equal(redo[k], shipped[k]) for k in shipped)
     # after the fact, from the command line: average a finished run that was trained without it

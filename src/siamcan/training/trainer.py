@@ -554,9 +554,11 @@ class _Run:
         if self.info.main:
             if self.start_epoch >= t.epochs:
                 print(f"siamcan train: all {t.epochs} epochs already done in {output}")
+            losses = ([f"final loss {last['loss']:.4f}"] if math.isfinite(last["loss"]) else []) + \
+                ([f"val loss {last['val_loss']:.4f}"] if self.val_ds is not None and math.isfinite(last["val_loss"])
+                 else [])
             print(f"siamcan train: done: {self.run_steps} steps ({self.skipped} skipped) in {wall:.0f} s, "
-                  f"{summary['pairs_per_s']:.1f} pairs/s; final loss {last['loss']:.4f}"
-                  + (f", val loss {last['val_loss']:.4f}" if self.val_ds is not None else "")
+                  f"{summary['pairs_per_s']:.1f} pairs/s" + ("; " + ", ".join(losses) if losses else "")
                   + f"\n  weights: {output / 'model.safetensors'}\n  log: {output / 'log.csv'}, curve: "
                     f"{output / 'loss.png'}\n  track with: siamcan track VIDEO --init X,Y,W,H --model "
                     f"{output / 'config.yaml'} --weights {output / 'model.safetensors'}")

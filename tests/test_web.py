@@ -414,6 +414,22 @@ def test_view_of_a_boxes_file_scores_against_the_ground_truth(clip, tmp_path):
     seq.reader.close()
 
 
+def test_view_of_fewer_boxes_than_frames_says_so(clip, tmp_path, capsys):
+    """Boxes of the first frames only (tracked with --max-frames): a note, and those frames shown and scored."""
+    from siamcan.evaluation.metrics import success_curve
+    from siamcan.web.view import from_boxes_file
+
+    path, gt = clip
+    boxes = tmp_path / "first.boxes.txt"
+    boxes.write_text("".join(",".join(f"{v:.4f}" for v in b) + "\n" for b in gt[:5]))
+    (tmp_path / "gt.txt").write_text("".join(",".join(f"{v:g}" for v in b) + "\n" for b in gt))
+    (seq,) = from_boxes_file(str(boxes), str(path), str(tmp_path / "gt.txt"))
+    assert f"has 5 boxes for the {CLIP_FRAMES} frames of {path}; showing its first 5 frames" in capsys.readouterr().err
+    data = seq.as_json()
+    assert data["frames"] == 5 and data["scores"]["auc"] == pytest.approx(success_curve(gt[:5], gt[:5]).mean())
+    seq.reader.close()
+
+
 def test_view_bad_input_is_one_line(clip, tmp_path, capsys):
     from siamcan.cli.main import main
 

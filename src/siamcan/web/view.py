@@ -11,6 +11,7 @@ at start-up; frames by their number: no request names a file.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,8 @@ class ViewSequence:
             return None if a is None else [None if not np.isfinite(r).all() else [round(float(v), 2) for v in r]
                                            for r in a]
 
-        return {"name": self.name, "frames": len(self.reader), "width": self.size[0], "height": self.size[1],
+        frames = min(len(self.reader), len(self.boxes)) if len(self.reader) else len(self.boxes)  # the boxed ones
+        return {"name": self.name, "frames": frames, "width": self.size[0], "height": self.size[1],
                 "fps": self.fps, "boxes": rows(self.boxes), "gt": rows(self.gt), "iou": col(self.iou()),
                 "confidence": col(self.confidence),
                 "lost": None if self.lost is None else [bool(v) for v in self.lost], "scores": self.scores}
@@ -88,6 +90,9 @@ def from_boxes_file(boxes_path: str, source: str, gt: str | None = None, scores:
     reader = FrameReader(src)
     if len(reader) and len(boxes) > len(reader):
         raise SiamcanError(f"{boxes_path} has {len(boxes)} boxes but {source} has only {len(reader)} frames")
+    if len(reader) and len(boxes) < len(reader):  # tracked with --max-frames, or another source's boxes
+        print(f"siamcan view: note: {boxes_path} has {len(boxes)} boxes for the {len(reader)} frames of {source}; "
+              f"showing its first {len(boxes)} frames", file=sys.stderr)
     g = read_boxes(gt, 4, "ground-truth file") if gt else None
     conf = lost = None
     spath = Path(scores) if scores else companion(Path(boxes_path), ".scores.txt")
@@ -97,6 +102,7 @@ def from_boxes_file(boxes_path: str, source: str, gt: str | None = None, scores:
     if g is not None:
         from ..evaluation.metrics import precision_curve, success_curve
 
+        g = g[:len(boxes)]  # the frames that were tracked
         seq.scores = {"auc": float(success_curve(g, boxes).mean()), "precision": float(precision_curve(g, boxes)[20])}
     return [seq]
 

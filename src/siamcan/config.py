@@ -342,8 +342,9 @@ class Config:
             if key.lower() == benchmark.lower():
                 return key
         if not self.benchmarks:
-            raise SiamcanError(f"model {self.name} has one set of tracker values for every benchmark: drop --benchmark "
-                               f"'{benchmark}' (it picks a per-benchmark set of a model that has them, e.g. siamcan-r50)")
+            raise SiamcanError(f"model {self.name} has one set of tracker values for every benchmark: drop "
+                               f"--benchmark '{benchmark}' (it picks a per-benchmark set of a model that has them, "
+                               "e.g. siamcan-r50)")
         raise SiamcanError(f"unknown --benchmark '{benchmark}' for model {self.name} (known: "
                            f"{', '.join(self.benchmarks)})")
 

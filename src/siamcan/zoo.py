@@ -22,7 +22,6 @@ from .tracking.tracker import SiamCANTracker
 log = logging.getLogger(__name__)
 
 
-
 def config_dir() -> Path:
     return Path(str(resources.files("siamcan") / "configs"))
 

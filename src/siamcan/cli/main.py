@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"siamcan {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\nsiamcan {args.command}: interrupted (no output is left half-written; only finished ones are on disk)", file=sys.stderr)
+        print(f"\nsiamcan {args.command}: interrupted (no output is left half-written; only finished ones are on "
+              "disk)", file=sys.stderr)
         return 130
     finally:
         if previous is not None:

@@ -77,14 +77,6 @@ def tiles(geometry, frame_shape, s_x: float, near) -> list[np.ndarray]:
     return [centres[i] for i in order]
 
 
-def crop_scale(tracker) -> tuple[float, int]:
-    """The scale of the tracker's crops (template crop px per frame px) and the side of a search crop in frame px,
-    at the tracker's current size: what every crop of the search and of the verification uses."""
-    g = tracker.geometry
-    s_z = g.context_size(tracker.size[0], tracker.size[1])
-    return g.exemplar_size / s_z, max(round(s_z * g.search_scale), 1)
-
-
 def score_crops(tracker, frame: np.ndarray, centres, s_x: int, scale_z: float, memory: bool = False
                 ) -> list[Candidate]:
     """The best point of the search crops at ``centres`` (scale penalty, no cosine window), each with its confidence:
@@ -152,10 +144,7 @@ def remember(tracker, frame: np.ndarray, conf: float) -> None:
     s.frame += 1
     if c.memory_size <= 0 or conf < c.memory_threshold or s.frame - s.last_memory < c.memory_gap:
         return
-    g = tracker.geometry
-    s_z = round(g.context_size(tracker.size[0], tracker.size[1]))
-    z = crop_patch(frame, tracker.center, c.exemplar_size, max(s_z, 1), tracker.channel_average)
-    s.memory.append([s.frame, z, None])
+    s.memory.append([s.frame, tracker.template_crop(frame), None])
     s.last_memory = s.frame
     if len(s.memory) > c.memory_size:
         s.memory.pop(0)
@@ -167,7 +156,7 @@ def verify(tracker, frame: np.ndarray, centre) -> bool:
     s = tracker.search
     if not s.memory:
         return True
-    scale_z, s_x = crop_scale(tracker)
+    scale_z, s_x = tracker.crop_scale()
     for entry in s.memory:
         if entry[2] is None:
             entry[2] = tracker.engine.template(entry[1])
@@ -185,7 +174,7 @@ def search(tracker, frame: np.ndarray, local_conf: float) -> Candidate | None:
         # (a short-term dip; a look-alike elsewhere must not take the box), so nothing is searched this frame
         s.pending = None
         return None
-    scale_z, s_x = crop_scale(tracker)
+    scale_z, s_x = tracker.crop_scale()
     grid = tiles(g, frame.shape, s_x, tracker.center)
     # last frame's best far candidate, re-scored on a crop centred on it (a target at the edge of a tile scores low
     # there), then the next tiles of the sweep

@@ -102,14 +102,11 @@ class SiamCANTracker:
     def init(self, frame: np.ndarray, box) -> None:
         frame = check_frame(frame)
         x, y, w, h = check_box(box, frame.shape)
-        c = self.cfg
         cx, cy, w, h = xywh_to_cxcywh([x, y, w, h])
         self.center = np.array([cx, cy])
         self.size = np.array([w, h])
         self.channel_average = frame.mean(axis=(0, 1))
-        s_z = round(self.geometry.context_size(w, h))
-        z = crop_patch(frame, self.center, c.exemplar_size, max(s_z, 1), self.channel_average)
-        self.state = self.engine.template(z)
+        self.state = self.engine.template(self.template_crop(frame))
         self.lost, self.low = False, 0
         self.search = redetect.SearchState()  # re-detection and template memory (siamcan.tracking.redetect)
         redetect.prepare(self)
@@ -139,13 +136,21 @@ class SiamCANTracker:
         finally:
             frames.close()
 
-    def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+    def template_crop(self, frame: np.ndarray) -> np.ndarray:
+        """The template crop of the current state (at ``init``, and for template memory)."""
+        s_z = round(self.geometry.context_size(self.size[0], self.size[1]))
+        return crop_patch(frame, self.center, self.geometry.exemplar_size, max(s_z, 1), self.channel_average)
+
+    def crop_scale(self) -> tuple[float, int]:
+        """The scale of the crops at the current size (template crop px per frame px) and the side of a search crop
+        in frame px: what the local search crop and every crop of re-detection use."""
         g = self.geometry
         s_z = g.context_size(self.size[0], self.size[1])
-        scale_z = g.exemplar_size / s_z
-        s_x = s_z * g.search_scale
-        x = crop_patch(frame, self.center, g.instance_size, max(round(s_x), 1), self.channel_average)
-        return x, scale_z
+        return g.exemplar_size / s_z, max(round(s_z * g.search_scale), 1)
+
+    def search_crop(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        scale_z, s_x = self.crop_scale()
+        return crop_patch(frame, self.center, self.geometry.instance_size, s_x, self.channel_average), scale_z
 
     def update(self, frame: np.ndarray) -> tuple[list[float], float]:
         """The box ``[x, y, w, h]`` in ``frame`` and its confidence (see :class:`Step`)."""

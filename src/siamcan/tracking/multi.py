@@ -3,7 +3,7 @@
 Each target is a :class:`~siamcan.tracking.tracker.SiamCANTracker` of its own (template, size, confidence, lost /
 re-detection state), all on one engine. Per frame the targets' search crops go through the network together
 (``engine.track_batch``: N crops against the N templates' states, stacked once when a target is added or removed),
-the maps of all of them are decoded and scored at once (:func:`~siamcan.tracking.tracker.decode_maps`,
+the maps of all of them are decoded and scored at once (:func:`~siamcan.tracking.maps.decode_maps`,
 :func:`~siamcan.tracking.tracker.select_best`: the functions the single tracker runs with N = 1) and each target's
 row goes to that target's own :meth:`~siamcan.tracking.tracker.SiamCANTracker.located`. A target that is lost while
 re-detection is on searches the frame on its own (:meth:`SiamCANTracker.update`). So each target gets the boxes a
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import TrackerConfig
 from ..errors import SiamcanError
-from .maps import crop_maps, decode_maps
+from .maps import crop_maps
 from .tracker import SiamCANTracker, check_box, check_frame, select_best
 
 
@@ -135,7 +135,7 @@ class MultiTracker:
             trackers = [self.targets[i] for i in batch]
             crops, scales = zip(*(t.search_crop(frame) for t in trackers))
             cls, loc = self._network(np.stack(crops), batch)
-            decoded = decode_maps(cls, loc, trackers[0].points, 10.0 * self.cfg.instance_size)
+            decoded = trackers[0].decode(cls, loc)  # one grid of points for every target
             sizes = np.array([t.size * s for t, s in zip(trackers, scales)])
             penalty, best = select_best(decoded, sizes, trackers[0].window, self.cfg)
             for k, (i, t) in enumerate(zip(batch, trackers)):

@@ -36,7 +36,7 @@ import numpy as np
 
 from .confidence import confidence, score_features
 from .geometry import crop_patch, penalty_map
-from .maps import crop_maps, decode_maps
+from .maps import crop_maps
 
 
 @dataclass
@@ -93,7 +93,7 @@ def score_crops(tracker, frame: np.ndarray, centres, s_x: int, scale_z: float, m
         states = [tracker.state] * n
     batched = (lambda: stacked_state(tracker, states, memory)) if n in batch_sizes(c) else None
     cls, loc = crop_maps(tracker.engine, crops, states, c.score_size, batched)
-    score, pcx, pcy, pw, ph = decode_maps(cls, loc, tracker.points, 10.0 * c.instance_size)
+    score, pcx, pcy, pw, ph = tracker.decode(cls, loc)
     pscore = penalty_map(pw, ph, tracker.size[0] * scale_z, tracker.size[1] * scale_z, c.penalty_k) * score
     out = []
     for i, ctr in enumerate(centres):

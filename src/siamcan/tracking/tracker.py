@@ -169,8 +169,11 @@ class SiamCANTracker:
         centre offsets and sizes per point, crop pixels; :func:`decode_maps`), the scale/ratio penalty, the chosen
         point and the crop's scale (the arguments of :meth:`located`, but the frame)."""
         x, scale_z = self.search_crop(frame)
-        cls, loc = self._network(x)
-        decoded = decode_maps(cls[None], loc[None], self.points, 10.0 * self.cfg.instance_size)
+        return self._choose(*self._network(x), scale_z)
+
+    def _choose(self, cls: np.ndarray, loc: np.ndarray, scale_z: float):
+        """:meth:`predict` from this target's maps: decoded, penalised, the point chosen."""
+        decoded = self.decode(np.asarray(cls)[None], np.asarray(loc)[None])
         penalty, best = select_best(decoded, (self.size * scale_z)[None], self.window, self.cfg)
         return tuple(v[0] for v in decoded), penalty[0], int(best[0]), scale_z
 
@@ -191,10 +194,10 @@ class SiamCANTracker:
         check_map_size(cls, loc, self.cfg.score_size)
         return cls, loc
 
-    def _decode(self, cls: np.ndarray, loc: np.ndarray):
-        """Foreground probability per point and the predicted boxes (centre offsets, sizes) in crop pixels."""
-        decoded = decode_maps(np.asarray(cls)[None], np.asarray(loc)[None], self.points, 10.0 * self.cfg.instance_size)
-        return tuple(v[0] for v in decoded)
+    def decode(self, cls: np.ndarray, loc: np.ndarray):
+        """:func:`decode_maps` of N crops' maps, (N, 2, S, S) and (N, 4, S, S), on this tracker's grid of points (the
+        predicted distances bounded by ten search crops)."""
+        return decode_maps(cls, loc, self.points, 10.0 * self.cfg.instance_size)
 
     def _confidence(self, score: np.ndarray, best: int) -> float:
         w = self.cfg.confidence_weights
@@ -205,10 +208,8 @@ class SiamCANTracker:
         return confidence(self.features, w)
 
     def postprocess(self, cls: np.ndarray, loc: np.ndarray, scale_z: float, frame_shape) -> tuple[list[float], float]:
-        decoded = self._decode(cls, loc)
-        penalty, best = select_best(tuple(v[None] for v in decoded), (self.size * scale_z)[None], self.window,
-                                    self.cfg)
-        return self._step(decoded, penalty[0], int(best[0]), scale_z, frame_shape)
+        """Move to the point this target's maps choose; the box and confidence (no lost bookkeeping)."""
+        return self._step(*self._choose(cls, loc, scale_z), frame_shape)
 
     def _step(self, decoded, penalty: np.ndarray, best: int, scale_z: float, frame_shape) -> tuple[list[float], float]:
         """Move to point ``best`` of this target's decoded maps (size smoothed, clipped); the box and confidence."""

@@ -16,12 +16,13 @@ import time
 
 import numpy as np
 
+from ..config import DEFAULT_MODEL
 from ..errors import SiamcanError
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None,
-                   help="model name or config .yaml (default: the package default, siamcan-nano)")
+                   help=f"model name or config .yaml (default: the package default, {DEFAULT_MODEL})")
     p.add_argument("--weights", default=None, help="model weights (default: shipped weights, else see below)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights used when a model has no "
                    "trained or backbone weights (default 0)")

@@ -9,10 +9,12 @@ import argparse
 import time
 from pathlib import Path
 
+from ..config import DEFAULT_MODEL
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", default="siamcan-demo", help="output folder (default: ./siamcan-demo)")
-    p.add_argument("--model", default=None, help="model name or config .yaml (default: siamcan-nano)")
+    p.add_argument("--model", default=None, help=f"model name or config .yaml (default: {DEFAULT_MODEL})")
     p.add_argument("--weights", default=None, help="model weights (default: the weights shipped with the package)")
     p.add_argument("--frames", type=int, default=120, help="clip length, 2 to 10000 (default: 120)")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import MAIN_MODELS
+from ..config import DEFAULT_MODEL, MAIN_MODELS
 from ..errors import SiamcanError
 from ..ortenv import import_onnxruntime
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.random_weights:
         from ..zoo import seeded_model
 
-        model, cfg = seeded_model(args.model or "siamcan-nano", args.seed)
+        model, cfg = seeded_model(args.model or DEFAULT_MODEL, args.seed)
     else:
         from ..zoo import load_model
 

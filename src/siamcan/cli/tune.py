@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import DEFAULT_MODEL
+
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", nargs="+",
@@ -11,7 +13,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "are searched together")
     p.add_argument("--format", default="otb", help="otb, uav123, lasot, got10k, vot, json (default: otb)")
     p.add_argument("--root", default=None, help="image root for --format json")
-    p.add_argument("--model", default=None, help="model name or config .yaml (default: siamcan-nano)")
+    p.add_argument("--model", default=None, help=f"model name or config .yaml (default: {DEFAULT_MODEL})")
     p.add_argument("--weights", default=None, help="model weights (default: the weights shipped for the model)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
